@@ -1,0 +1,5 @@
+"""`python -m photo_tagger` runs the CLI."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,87 @@
+"""Know the body: its crop factor, from EXIF or the lensfun camera database.
+
+Depth of field depends on the sensor's size, and the body is known even when the lens
+is not, so the crop factor is an input to the model and converts its 35 mm-equivalent
+focal length into the real one.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+from .metadata import PhotoMetadata
+
+FULL_FRAME_DIAGONAL_MM = math.hypot(36.0, 24.0)
+_UNIT_MM = {2: 25.4, 3: 10.0, 4: 1.0, 5: 0.001}
+_PLAUSIBLE = (0.25, 15.0)
+
+
+@dataclass(frozen=True)
+class CropFactor:
+    """A crop factor and where it came from: exif_35mm, focal_plane or lensfun."""
+
+    value: float
+    source: str
+
+
+def from_35mm_tag(meta: PhotoMetadata) -> CropFactor | None:
+    """FocalLengthIn35mmFilm / FocalLength: the body's own statement."""
+    if meta.focal_length_35mm and meta.focal_length:
+        return _plausible(meta.focal_length_35mm / meta.focal_length, "exif_35mm")
+    return None
+
+
+def from_focal_plane(meta: PhotoMetadata, width: int | None, height: int | None) -> CropFactor | None:
+    """Sensor size from the focal-plane resolution tags and the pixel dimensions."""
+    unit = _UNIT_MM.get(meta.focal_plane_unit or 2)
+    w = meta.pixel_width or width
+    h = meta.pixel_height or height
+    xres, yres = meta.focal_plane_x_res, meta.focal_plane_y_res or meta.focal_plane_x_res
+    if not (unit and w and h and xres and yres):
+        return None
+    diagonal = math.hypot(w / xres * unit, h / yres * unit)
+    if diagonal <= 0:
+        return None
+    return _plausible(FULL_FRAME_DIAGONAL_MM / diagonal, "focal_plane")
+
+
+@functools.lru_cache(maxsize=1)
+def _lensfun_db():  # type: ignore[no-untyped-def]
+    import lensfunpy
+
+    return lensfunpy.Database()
+
+
+@functools.lru_cache(maxsize=4096)
+def lensfun_crop(make: str | None, model: str | None) -> float | None:
+    """The crop factor lensfun lists for this body, if it knows it exactly."""
+    if not make or not model:
+        return None
+    try:
+        cameras = _lensfun_db().find_cameras(make, model, loose_search=False)
+    except Exception:  # lensfun's C layer raises plain errors on odd strings
+        return None
+    for camera in cameras or []:
+        if camera.crop_factor and camera.crop_factor > 0:
+            return float(camera.crop_factor)
+    return None
+
+
+def from_lensfun(meta: PhotoMetadata) -> CropFactor | None:
+    value = lensfun_crop(meta.make, meta.model)
+    return _plausible(value, "lensfun") if value else None
+
+
+def resolve_crop_factor(
+    meta: PhotoMetadata, width: int | None = None, height: int | None = None
+) -> CropFactor | None:
+    """The first source that answers, in order of trust: 35 mm tag, focal plane, lensfun."""
+    return from_35mm_tag(meta) or from_focal_plane(meta, width, height) or from_lensfun(meta)
+
+
+def _plausible(value: float, source: str) -> CropFactor | None:
+    if _PLAUSIBLE[0] <= value <= _PLAUSIBLE[1]:
+        return CropFactor(round(value, 4), source)
+    return None

@@ -1,0 +1,29 @@
+"""The library's own exceptions; only the CLI turns them into messages and exit codes."""
+
+
+class PhototagError(Exception):
+    """Base class of every error phototag raises on purpose."""
+
+
+class UnreadableImage(PhototagError):
+    """A file could not be opened or decoded as a photo."""
+
+
+class MetadataError(PhototagError):
+    """A file's metadata block could not be read."""
+
+
+class ModelError(PhototagError):
+    """A model file is missing, malformed, or lacks phototag's metadata."""
+
+
+class NoModelInstalled(ModelError):
+    """No model was given and none is installed."""
+
+
+class DeviceUnavailable(PhototagError):
+    """The requested execution device (e.g. CUDA) cannot be used here."""
+
+
+class DatabaseError(PhototagError):
+    """The state database is unusable (wrong schema, newer version, corrupt)."""

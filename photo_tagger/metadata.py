@@ -1,0 +1,141 @@
+"""Read what a photo's EXIF says, with pyexiv2, into a frozen record.
+
+pyexiv2 is not thread-safe, so this runs in worker processes, one file at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+from .errors import MetadataError
+
+log = logging.getLogger(__name__)
+
+_QUIET = False
+
+
+def quiet_exiv2() -> None:
+    """Keep exiv2's warnings off the console; phototag reports per-file errors itself."""
+    global _QUIET
+    if not _QUIET:
+        import pyexiv2
+
+        pyexiv2.set_log_level(4)  # 4 = mute
+        _QUIET = True
+
+
+@dataclass(frozen=True)
+class PhotoMetadata:
+    """The EXIF values phototag cares about; None means absent or unparsable."""
+
+    make: str | None = None
+    model: str | None = None
+    fnumber: float | None = None
+    focal_length: float | None = None
+    focal_length_35mm: float | None = None
+    exposure_time: float | None = None
+    iso: float | None = None
+    exposure_bias: float | None = None
+    flash_fired: bool | None = None
+    orientation: int | None = None
+    pixel_width: int | None = None
+    pixel_height: int | None = None
+    focal_plane_x_res: float | None = None
+    focal_plane_y_res: float | None = None
+    focal_plane_unit: int | None = None
+    lens_model: str | None = None
+
+    @property
+    def has_lens_exif(self) -> bool:
+        """Both lens values present and positive (Sony and Pentax write 0 for 'unknown')."""
+        return bool(self.fnumber and self.fnumber > 0 and self.focal_length and self.focal_length > 0)
+
+
+def parse_number(raw: str | None) -> float | None:
+    """Parse an EXIF rational or number ('28/10', '0/0', '100', '100 100') or None."""
+    if raw is None:
+        return None
+    text = str(raw).strip().split(" ")[0]
+    if not text:
+        return None
+    try:
+        value = float(Fraction(text)) if "/" in text else float(text)
+    except (ValueError, ZeroDivisionError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _positive(raw: str | None) -> float | None:
+    value = parse_number(raw)
+    return value if value is not None and value > 0 else None
+
+
+def _text(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    text = str(raw).replace("\x00", "").strip()
+    return text or None
+
+
+def _int(raw: str | None) -> int | None:
+    value = parse_number(raw)
+    return int(value) if value is not None else None
+
+
+def _first(exif: dict[str, str], *keys: str) -> str | None:
+    for key in keys:
+        if exif.get(key) not in (None, ""):
+            return exif[key]
+    return None
+
+
+def from_exif(exif: dict[str, str]) -> PhotoMetadata:
+    """Turn pyexiv2's tag dictionary into a PhotoMetadata."""
+    flash = _int(exif.get("Exif.Photo.Flash"))
+    return PhotoMetadata(
+        make=_text(exif.get("Exif.Image.Make")),
+        model=_text(exif.get("Exif.Image.Model")),
+        fnumber=_positive(_first(exif, "Exif.Photo.FNumber", "Exif.Image.FNumber")),
+        focal_length=_positive(_first(exif, "Exif.Photo.FocalLength", "Exif.Image.FocalLength")),
+        focal_length_35mm=_positive(exif.get("Exif.Photo.FocalLengthIn35mmFilm")),
+        exposure_time=_positive(_first(exif, "Exif.Photo.ExposureTime", "Exif.Image.ExposureTime")),
+        iso=_positive(
+            _first(
+                exif,
+                "Exif.Photo.ISOSpeedRatings",
+                "Exif.Photo.PhotographicSensitivity",
+                "Exif.Photo.RecommendedExposureIndex",
+                "Exif.Photo.StandardOutputSensitivity",
+            )
+        ),
+        exposure_bias=parse_number(exif.get("Exif.Photo.ExposureBiasValue")),
+        flash_fired=None if flash is None else bool(flash & 1),
+        orientation=_int(exif.get("Exif.Image.Orientation")),
+        pixel_width=_int(exif.get("Exif.Photo.PixelXDimension")),
+        pixel_height=_int(exif.get("Exif.Photo.PixelYDimension")),
+        focal_plane_x_res=_positive(exif.get("Exif.Photo.FocalPlaneXResolution")),
+        focal_plane_y_res=_positive(exif.get("Exif.Photo.FocalPlaneYResolution")),
+        focal_plane_unit=_int(exif.get("Exif.Photo.FocalPlaneResolutionUnit")),
+        lens_model=_text(exif.get("Exif.Photo.LensModel")),
+    )
+
+
+def read_metadata(data: bytes) -> PhotoMetadata:
+    """Read EXIF from a file's bytes (read once, shared with the decoder)."""
+    import pyexiv2
+
+    quiet_exiv2()
+    try:
+        with pyexiv2.ImageData(data) as image:
+            exif = image.read_exif()
+    except (RuntimeError, UnicodeDecodeError, ValueError) as exc:
+        raise MetadataError(f"its metadata could not be read ({_first_line(exc)})") from exc
+    return from_exif(exif)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

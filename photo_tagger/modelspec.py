@@ -1,0 +1,134 @@
+"""The model contract: what an ONNX model must carry for phototag to use it.
+
+Everything inference needs (input size, normalisation, bins, calibration) lives in
+the ONNX file's metadata under one key, so training and inference cannot drift.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .errors import ModelError
+
+SPEC_KEY = "phototag.spec"
+FORMAT_VERSION = 1
+
+INPUT_IMAGE = "image"
+INPUT_AUX = "aux"
+OUTPUT_FNUMBER = "fnumber_logits"
+OUTPUT_FOCAL35 = "focal35_logits"
+OUTPUT_EV100 = "ev100_logits"
+
+# Auxiliary inputs, in order: what the body records even behind a manual lens.
+AUX_FEATURES = (
+    "log2_exposure_time",
+    "has_exposure_time",
+    "log2_iso_over_100",
+    "has_iso",
+    "exposure_bias_ev",
+    "flash_fired",
+    "has_flash",
+    "log2_crop_factor",
+    "has_crop_factor",
+)
+
+COMBINE_MODES = ("dof", "exposure", "product")
+
+
+def third_stop_bins(lo_stops: int = 0, hi_stops: int = 30) -> list[float]:
+    """FNumber bin centres a third of a stop apart: N = 2 ** (k / 6)."""
+    return [round(2 ** (k / 6), 4) for k in range(lo_stops, hi_stops + 1)]
+
+
+def log_bins(lo: float, hi: float, count: int) -> list[float]:
+    """Log-spaced bin centres from lo to hi inclusive."""
+    ratio = (hi / lo) ** (1 / (count - 1))
+    return [round(lo * ratio**i, 4) for i in range(count)]
+
+
+def linear_bins(lo: float, hi: float, step: float) -> list[float]:
+    """Evenly spaced centres, for EV100 (already a logarithm)."""
+    count = int(round((hi - lo) / step)) + 1
+    return [round(lo + i * step, 4) for i in range(count)]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The preprocessing, bins and calibration a model was trained with."""
+
+    model_version: str
+    input_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    fnumber_bins: tuple[float, ...]
+    focal35_bins: tuple[float, ...]
+    ev100_bins: tuple[float, ...]
+    aux_features: tuple[str, ...] = AUX_FEATURES
+    combine: str = "product"
+    temperature: dict[str, float] = field(default_factory=dict)
+    bias: dict[str, list[list[float]]] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelSpec:
+        """Parse and validate; a bad spec is a ModelError, never a KeyError later."""
+        try:
+            raw = json.loads(text)
+            version = int(raw.get("format_version", 0))
+            if version > FORMAT_VERSION:
+                raise ModelError(
+                    f"model spec format {version} is newer than this phototag understands "
+                    f"({FORMAT_VERSION}); upgrade phototag"
+                )
+            spec = cls(
+                model_version=str(raw["model_version"]),
+                input_size=int(raw["input_size"]),
+                mean=tuple(float(v) for v in raw["mean"]),  # type: ignore[arg-type]
+                std=tuple(float(v) for v in raw["std"]),  # type: ignore[arg-type]
+                fnumber_bins=tuple(float(v) for v in raw["fnumber_bins"]),
+                focal35_bins=tuple(float(v) for v in raw["focal35_bins"]),
+                ev100_bins=tuple(float(v) for v in raw["ev100_bins"]),
+                aux_features=tuple(raw.get("aux_features", AUX_FEATURES)),
+                combine=str(raw.get("combine", "product")),
+                temperature={k: float(v) for k, v in raw.get("temperature", {}).items()},
+                bias=raw.get("bias", {}),
+                info=raw.get("info", {}),
+                format_version=version,
+            )
+        except ModelError:
+            raise
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"model metadata is malformed: {exc}") from exc
+        spec.validate()
+        return spec
+
+    def validate(self) -> None:
+        if self.combine not in COMBINE_MODES:
+            raise ModelError(f"unknown combine mode {self.combine!r}")
+        if tuple(self.aux_features) != AUX_FEATURES:
+            raise ModelError("model expects auxiliary inputs this phototag does not provide")
+        if self.input_size < 16 or len(self.mean) != 3 or len(self.std) != 3:
+            raise ModelError("model metadata has an invalid input size or normalisation")
+        for name in ("fnumber_bins", "focal35_bins", "ev100_bins"):
+            bins = getattr(self, name)
+            if len(bins) < 2 or list(bins) != sorted(set(bins)) or min(bins) <= 0 and name != "ev100_bins":
+                raise ModelError(f"model metadata has unsorted or too few {name}")
+
+
+def default_spec(model_version: str, input_size: int = 224) -> ModelSpec:
+    """The bins and normalisation phototag's own models use (EfficientNet-Lite scaling)."""
+    return ModelSpec(
+        model_version=model_version,
+        input_size=input_size,
+        mean=(127.0, 127.0, 127.0),
+        std=(128.0, 128.0, 128.0),
+        fnumber_bins=tuple(third_stop_bins(0, 30)),  # f/1.0 .. f/32
+        focal35_bins=tuple(log_bins(10.0, 800.0, 49)),  # ~9% apart
+        ev100_bins=tuple(linear_bins(-6.0, 18.0, 0.5)),
+    )

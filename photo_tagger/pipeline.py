@@ -1,0 +1,222 @@
+"""The scan: discover, analyse in worker processes, predict in batches, store.
+
+Data flows one way and nothing here prints: progress goes to a callback, the outcome
+comes back as a ScanSummary.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from .analyse import Analysed, Task, analyse, analyse_in_worker, init_worker
+from .discover import FoundFile, discover, display_path
+from .infer import Predictor
+from .records import PhotoRecord
+from .store import Known, Store, now
+
+SAVE_EVERY = 256
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """What the user asked of a scan."""
+
+    paths: tuple[str, ...]
+    all_photos: bool = False
+    force: bool = False
+    batch_size: int = 16
+    workers: int = 0  # 0: one per CPU core; 1: decode in this process
+
+
+@dataclass
+class ScanSummary:
+    """Counts for the one summary line; tests assert on these."""
+
+    found: int = 0
+    has_exif: int = 0
+    predicted: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    unsupported: int = 0
+    interrupted: bool = False
+    provider: str = ""
+    model_version: str = ""
+    run_id: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {k: v for k, v in self.__dict__.items() if k != "errors"}
+
+
+Progress = Callable[[int], None]
+
+
+def is_unchanged(known: Known | None, found: FoundFile, model_version: str, all_photos: bool) -> bool:
+    """True when the stored result for this file is still the answer (errors are retried)."""
+    if known is None or (known.size, known.mtime_ns) != (found.size, found.mtime_ns):
+        return False
+    if known.status == "unsupported":
+        return True
+    if known.status == "predicted":
+        return known.model_version == model_version
+    if known.status == "has_exif":
+        return not all_photos or known.model_version == model_version
+    return False
+
+
+class Scan:
+    """One run of `phototag scan` over a store with a predictor."""
+
+    def __init__(self, store: Store, predictor: Predictor, options: ScanOptions, progress: Progress | None = None) -> None:
+        self.store = store
+        self.predictor = predictor
+        self.options = options
+        self.progress = progress or (lambda n: None)
+        self.summary = ScanSummary(provider=predictor.provider, model_version=predictor.spec.model_version)
+        self._pending: list[PhotoRecord] = []
+        self._batch: list[Analysed] = []
+
+    def run(self) -> ScanSummary:
+        s = self.summary
+        s.run_id = self.store.start_run("scan", s.model_version, str(self.predictor.model_path), s.provider)
+        try:
+            for item in self._analysed(self._tasks()):
+                self._take(item)
+            self._predict_batch()
+            self._flush()
+        except KeyboardInterrupt:
+            s.interrupted = True
+            self._flush()  # what was analysed but not predicted is simply redone next time
+            raise
+        finally:
+            self.store.finish_run(s.run_id, s.as_dict())
+        return s
+
+    def _tasks(self) -> Iterator[Task]:
+        known = {} if self.options.force else self.store.known()
+        version = self.summary.model_version
+        for found in discover(self.options.paths):
+            self.summary.found += 1
+            if found.kind == "photo" and not is_unchanged(known.get(display_path(found.path)), found, version, self.options.all_photos):
+                yield Task(found.path, found.size, found.mtime_ns, self.options.all_photos)
+            elif found.kind == "photo":
+                self.summary.unchanged += 1
+                self.progress(1)
+            elif found.kind == "unsupported" and is_unchanged(known.get(display_path(found.path)), found, version, False):
+                self.summary.unchanged += 1
+                self.progress(1)
+            else:
+                self._record(self._bare_record(found))
+                self.progress(1)
+
+    def _analysed(self, tasks: Iterable[Task]) -> Iterator[Analysed]:
+        workers = self.options.workers or os.cpu_count() or 1
+        spec = self.predictor.spec
+        if workers <= 1:
+            yield from (analyse(task, spec) for task in tasks)
+            return
+        context = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker, initargs=(spec,)) as pool:
+            yield from _bounded_map(pool, tasks, limit=max(workers * 4, self.options.batch_size * 2))
+
+    def _take(self, item: Analysed) -> None:
+        if item.error is not None:
+            self._record(self._error_record(item.task, item.error))
+        elif item.image is None:
+            self._record(self._record_from(item, "has_exif"))
+        else:
+            self._batch.append(item)
+            if len(self._batch) >= self.options.batch_size:
+                self._predict_batch()
+            return
+        self.progress(1)
+
+    def _predict_batch(self) -> None:
+        if not self._batch:
+            return
+        batch, self._batch = self._batch, []
+        images = np.stack([b.image for b in batch])  # type: ignore[misc]
+        aux = np.stack([b.aux for b in batch])  # type: ignore[misc]
+        for item, est in zip(batch, self.predictor.predict(images, aux)):
+            status = "has_exif" if item.meta and item.meta.has_lens_exif else "predicted"
+            crop = item.crop.value if item.crop else None
+            record = replace(
+                self._record_from(item, status),
+                fnumber=est.fnumber,
+                fnumber_confidence=est.fnumber_confidence,
+                focal_length_35mm=est.focal_length_35mm,
+                focal_length=round(est.focal_length_35mm / crop, 1) if crop else None,
+                focal_length_confidence=est.focal_length_confidence,
+                ev100=est.ev100,
+                model_version=self.summary.model_version,
+                provider=self.summary.provider,
+            )
+            self._record(record)
+        self.progress(len(batch))
+        self._flush()
+
+    def _record(self, record: PhotoRecord) -> None:
+        counter = {"has_exif": "has_exif", "predicted": "predicted", "error": "failed", "unsupported": "unsupported"}
+        name = counter[record.status]
+        setattr(self.summary, name, getattr(self.summary, name) + 1)
+        if record.status == "error":
+            self.summary.errors.append((record.path, record.error or ""))
+        self._pending.append(record)
+        if len(self._pending) >= SAVE_EVERY:
+            self._flush()
+
+    def _flush(self) -> None:
+        self.store.save(self._pending)
+        self._pending = []
+
+    def _base(self, path: str, size: int, mtime_ns: int, status: str, error: str | None = None) -> PhotoRecord:
+        shown = display_path(path)
+        raw = os.fsencode(path)
+        return PhotoRecord(
+            path=shown, status=status, size=size, mtime_ns=mtime_ns, error=error,
+            path_bytes=raw if raw != shown.encode("utf-8") else None,
+            run_id=self.summary.run_id, scanned_at=now(),
+        )
+
+    def _bare_record(self, found: FoundFile) -> PhotoRecord:
+        status = "unsupported" if found.kind == "unsupported" else "error"
+        return self._base(found.path, found.size, found.mtime_ns, status, found.error)
+
+    def _error_record(self, task: Task, error: str) -> PhotoRecord:
+        return self._base(task.path, task.size, task.mtime_ns, "error", error)
+
+    def _record_from(self, item: Analysed, status: str) -> PhotoRecord:
+        meta, crop = item.meta, item.crop
+        assert meta is not None
+        return replace(
+            self._base(item.task.path, item.task.size, item.task.mtime_ns, status),
+            camera_make=meta.make, camera_model=meta.model, lens_model=meta.lens_model,
+            crop_factor=crop.value if crop else None, crop_factor_source=crop.source if crop else None,
+            width=item.width, height=item.height, orientation=meta.orientation,
+            exif_fnumber=meta.fnumber, exif_focal_length=meta.focal_length,
+            exif_focal_length_35mm=meta.focal_length_35mm, exif_exposure_time=meta.exposure_time,
+            exif_iso=meta.iso, exif_exposure_bias=meta.exposure_bias,
+            exif_flash_fired=None if meta.flash_fired is None else int(meta.flash_fired),
+        )
+
+
+def _bounded_map(pool: ProcessPoolExecutor, tasks: Iterable[Task], limit: int) -> Iterator[Analysed]:
+    """Like pool.map, in order, but with at most `limit` tasks in flight: memory stays flat."""
+    in_flight: deque[Future[Analysed]] = deque()
+    try:
+        for task in tasks:
+            in_flight.append(pool.submit(analyse_in_worker, task))
+            if len(in_flight) >= limit:
+                yield in_flight.popleft().result()
+        while in_flight:
+            yield in_flight.popleft().result()
+    finally:
+        for future in in_flight:
+            future.cancel()

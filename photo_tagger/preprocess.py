@@ -1,0 +1,102 @@
+"""Turn a file's bytes into the model's input. The only place Pillow opens photos.
+
+The trainer calls these same functions, so training and inference cannot drift.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .camera import CropFactor
+from .errors import UnreadableImage
+from .metadata import PhotoMetadata
+from .modelspec import AUX_FEATURES, ModelSpec
+
+# Larger than any camera writes (a 150 MP medium-format frame), smaller than a bomb.
+MAX_PIXELS = 250_000_000
+Image.MAX_IMAGE_PIXELS = None  # we check the size ourselves, with a clear message
+
+
+def decode(data: bytes, min_side: int | None) -> Image.Image:
+    """Decode to an upright RGB image at least min_side px on each side (None: full size).
+
+    JPEG draft mode (DCT scaling) means a 24 MP photo is never fully decoded when the
+    model needs a few hundred pixels.
+    """
+    if not data:
+        raise UnreadableImage("the file is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise UnreadableImage(
+                    f"the image claims {width}x{height} pixels, over the "
+                    f"{MAX_PIXELS // 1_000_000} MP safety limit (a decompression bomb?)"
+                )
+            if min_side and image.format == "JPEG":
+                image.draft("RGB", (min_side, min_side))
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            return image.convert("RGB")
+    except UnreadableImage:
+        raise
+    except UnidentifiedImageError as exc:
+        raise UnreadableImage("it is not an image Pillow can read") from exc
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, EOFError) as exc:
+        raise UnreadableImage(f"the image data is damaged ({_short(exc)})") from exc
+
+
+def probe_size(data: bytes) -> tuple[int | None, int | None]:
+    """The stored pixel size from the header alone (None if Pillow cannot read it)."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except (OSError, ValueError, SyntaxError, EOFError, UnidentifiedImageError):
+        return None, None
+
+
+def to_model_input(image: Image.Image, spec: ModelSpec) -> np.ndarray:
+    """Resize the whole frame to the model's square input and normalise it, as float32 CHW.
+
+    The full frame is squashed rather than cropped: cropping would change the field of
+    view, and so the 35 mm-equivalent focal length the model must read from it.
+    """
+    size = spec.input_size
+    resized = image.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    array = np.asarray(resized, dtype=np.float32)
+    array = (array - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
+    return np.ascontiguousarray(array.transpose(2, 0, 1))
+
+
+def prepare(data: bytes, spec: ModelSpec) -> np.ndarray:
+    """File bytes to model input: the one path shared by scan and the trainer's evaluation."""
+    return to_model_input(decode(data, spec.input_size), spec)
+
+
+def aux_vector(meta: PhotoMetadata, crop: CropFactor | None) -> np.ndarray:
+    """The body's records as model inputs, each with a 'present' flag (film scans lack them)."""
+    t, iso = meta.exposure_time, meta.iso
+    values = {
+        "log2_exposure_time": math.log2(t) if t else 0.0,
+        "has_exposure_time": 1.0 if t else 0.0,
+        "log2_iso_over_100": math.log2(iso / 100.0) if iso else 0.0,
+        "has_iso": 1.0 if iso else 0.0,
+        "exposure_bias_ev": float(np.clip(meta.exposure_bias or 0.0, -5.0, 5.0)),
+        "flash_fired": 1.0 if meta.flash_fired else 0.0,
+        "has_flash": 0.0 if meta.flash_fired is None else 1.0,
+        "log2_crop_factor": math.log2(crop.value) if crop else 0.0,
+        "has_crop_factor": 1.0 if crop else 0.0,
+    }
+    return np.asarray([values[name] for name in AUX_FEATURES], dtype=np.float32)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,51 @@
+"""The record that flows from the pipeline into the database, one per file."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+STATUSES = ("has_exif", "predicted", "error", "unsupported")
+
+
+@dataclass(frozen=True)
+class PhotoRecord:
+    """Everything phototag knows about one file after a scan."""
+
+    path: str
+    status: str
+    size: int
+    mtime_ns: int
+    error: str | None = None
+    path_bytes: bytes | None = None
+    camera_make: str | None = None
+    camera_model: str | None = None
+    lens_model: str | None = None
+    crop_factor: float | None = None
+    crop_factor_source: str | None = None
+    width: int | None = None
+    height: int | None = None
+    orientation: int | None = None
+    exif_fnumber: float | None = None
+    exif_focal_length: float | None = None
+    exif_focal_length_35mm: float | None = None
+    exif_exposure_time: float | None = None
+    exif_iso: float | None = None
+    exif_exposure_bias: float | None = None
+    exif_flash_fired: int | None = None
+    fnumber: float | None = None
+    fnumber_confidence: float | None = None
+    focal_length: float | None = None
+    focal_length_35mm: float | None = None
+    focal_length_confidence: float | None = None
+    ev100: float | None = None
+    model_version: str | None = None
+    provider: str | None = None
+    run_id: int | None = None
+    scanned_at: str | None = None
+
+    def as_row(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+COLUMNS = tuple(f.name for f in fields(PhotoRecord))

@@ -1,0 +1,1 @@
+"""The trainer: harvests labeled photos, trains, calibrates and exports ONNX models."""
