@@ -132,6 +132,8 @@ def read_metadata(data: bytes) -> PhotoMetadata:
         with pyexiv2.ImageData(data) as image:
             exif = image.read_exif()
     except (RuntimeError, UnicodeDecodeError, ValueError) as exc:
+        if "unknown image type" in str(exc):
+            raise MetadataError("it is not an image file (its content matches no image format)") from exc
         raise MetadataError(f"its metadata could not be read ({_first_line(exc)})") from exc
     return from_exif(exif)
 

@@ -1,0 +1,71 @@
+"""The maths from bin logits to estimates and confidences."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from photo_tagger.estimate import ONE_STOP, apply_bias, estimate, exposure_fnumber_probs, point_and_confidence
+from photo_tagger.modelspec import AUX_FEATURES, OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35, ModelSpec, default_spec
+from photo_tagger.errors import ModelError
+
+
+def test_point_estimate_and_confidence_from_a_distribution():
+    bins = np.asarray(default_spec("t").fnumber_bins)
+    probs = np.zeros((1, len(bins)))
+    i4 = int(np.argmin(abs(bins - 4.0)))
+    probs[0, i4] = 0.6
+    probs[0, i4 + 1] = 0.2  # a third of a stop above
+    probs[0, 0] = 0.2  # f/1, far away
+    value, conf = point_and_confidence(probs, bins, ONE_STOP)
+    assert conf[0] == pytest.approx(0.8)
+    assert 4.0 <= value[0] <= 4.5
+
+
+def test_exposure_route_follows_the_exposure_triangle():
+    spec = default_spec("t")
+    ev_bins = np.asarray(spec.ev100_bins)
+    ev_probs = np.zeros((1, len(ev_bins)))
+    ev_probs[0, int(np.argmin(abs(ev_bins - 14.5)))] = 1.0  # sunny 16: f/16 at 1/100 s, ISO 100 is EV100 14.6
+    aux = np.zeros((1, len(AUX_FEATURES)), np.float32)
+    aux[0, AUX_FEATURES.index("log2_exposure_time")] = math.log2(1 / 100)
+    aux[0, AUX_FEATURES.index("has_exposure_time")] = 1
+    aux[0, AUX_FEATURES.index("log2_iso_over_100")] = 0.0
+    aux[0, AUX_FEATURES.index("has_iso")] = 1
+    probs = exposure_fnumber_probs(ev_probs, ev_bins, aux, np.asarray(spec.fnumber_bins))
+    assert spec.fnumber_bins[int(probs.argmax())] == pytest.approx(16.0, rel=0.05)  # f/16 at 1/100, ISO 100
+
+
+def test_exposure_route_without_exposure_is_uninformative():
+    spec = default_spec("t")
+    ev = np.full((1, len(spec.ev100_bins)), 1 / len(spec.ev100_bins))
+    probs = exposure_fnumber_probs(ev, np.asarray(spec.ev100_bins), np.zeros((1, len(AUX_FEATURES)), np.float32), np.asarray(spec.fnumber_bins))
+    assert np.allclose(probs, probs[0, 0])
+
+
+def test_bias_correction_by_range():
+    table = [[30.0, 1.1], [100.0, 1.0], [1e9, 0.9]]
+    assert apply_bias(np.array([20.0, 50.0, 200.0]), table).tolist() == pytest.approx([22.0, 50.0, 180.0])
+
+
+def test_estimate_uses_the_spec_temperature():
+    spec = default_spec("t")
+    rng = np.random.default_rng(0)
+    outputs = {OUTPUT_FNUMBER: rng.normal(size=(2, len(spec.fnumber_bins))) * 3,
+               OUTPUT_FOCAL35: rng.normal(size=(2, len(spec.focal35_bins))) * 3,
+               OUTPUT_EV100: rng.normal(size=(2, len(spec.ev100_bins)))}
+    aux = np.zeros((2, len(AUX_FEATURES)), np.float32)
+    sharp = estimate(spec, outputs, aux, "dof")
+    soft = estimate(ModelSpec.from_json(spec.to_json().replace('"temperature": {}', '"temperature": {"fnumber": 5.0}')), outputs, aux, "dof")
+    assert soft[0].fnumber_confidence < sharp[0].fnumber_confidence
+
+
+def test_spec_round_trips_and_rejects_garbage():
+    spec = default_spec("v1", 224)
+    assert ModelSpec.from_json(spec.to_json()) == spec
+    with pytest.raises(ModelError):
+        ModelSpec.from_json('{"model_version": "x"}')
+    with pytest.raises(ModelError):
+        ModelSpec.from_json(spec.to_json().replace('"format_version": 1', '"format_version": 99'))

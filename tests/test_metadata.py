@@ -1,0 +1,57 @@
+"""EXIF parsing and crop-factor resolution on real files written with pyexiv2."""
+
+from __future__ import annotations
+
+import pytest
+
+from photo_tagger.camera import resolve_crop_factor
+from photo_tagger.metadata import from_exif, parse_number, read_metadata
+from photos import camera_exif, make_photo
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [("28/10", 2.8), ("0/0", None), ("100", 100.0), ("100 200", 100.0), ("", None), (None, None), ("x/y", None), ("1/0", None)],
+)
+def test_parse_number(raw, expected):
+    assert parse_number(raw) == expected
+
+
+def test_zero_and_missing_lens_values_count_as_missing(tmp_path):
+    zero = read_metadata(make_photo(tmp_path / "z.jpg", exif=camera_exif(0.0, 0.0)).read_bytes())
+    assert zero.fnumber is None and zero.focal_length is None and not zero.has_lens_exif
+    only_f = read_metadata(make_photo(tmp_path / "f.jpg", exif=camera_exif(2.0, None)).read_bytes())
+    assert only_f.fnumber == 2.0 and not only_f.has_lens_exif
+    full = read_metadata(make_photo(tmp_path / "full.jpg", exif=camera_exif(5.6, 35.0)).read_bytes())
+    assert full.has_lens_exif and full.fnumber == 5.6 and full.focal_length == 35.0
+
+
+def test_body_records_are_read(tmp_path):
+    exif = camera_exif(None, None, exposure="1/250", iso=800) | {"Exif.Photo.ExposureBiasValue": "-2/3", "Exif.Photo.Flash": "25"}
+    meta = read_metadata(make_photo(tmp_path / "a.jpg", exif=exif).read_bytes())
+    assert meta.exposure_time == pytest.approx(1 / 250)
+    assert meta.iso == 800
+    assert meta.exposure_bias == pytest.approx(-2 / 3)
+    assert meta.flash_fired is True
+    assert (meta.make, meta.model) == ("Canon", "Canon EOS 5D Mark II")
+
+
+def test_photo_without_exif_reads_as_empty(tmp_path):
+    meta = read_metadata(make_photo(tmp_path / "plain.png", fmt="PNG").read_bytes())
+    assert meta.make is None and not meta.has_lens_exif
+
+
+def test_crop_factor_sources_in_order_of_trust():
+    tagged = from_exif({"Exif.Photo.FocalLength": "350/10", "Exif.Photo.FocalLengthIn35mmFilm": "52",
+                        "Exif.Image.Make": "Canon", "Exif.Image.Model": "Canon EOS 5D Mark II"})
+    assert resolve_crop_factor(tagged).source == "exif_35mm"
+    assert resolve_crop_factor(tagged).value == pytest.approx(52 / 35, abs=1e-3)
+    # 1024 px across 5.27 mm (a 1/2.7" compact): sensor from the focal-plane tags
+    plane = from_exif({"Exif.Photo.FocalPlaneXResolution": "1024000/206", "Exif.Photo.FocalPlaneYResolution": "768000/155",
+                       "Exif.Photo.FocalPlaneResolutionUnit": "2", "Exif.Photo.PixelXDimension": "1024",
+                       "Exif.Photo.PixelYDimension": "768"})
+    crop = resolve_crop_factor(plane)
+    assert crop.source == "focal_plane" and 6.0 < crop.value < 7.0
+    body = from_exif({"Exif.Image.Make": "NIKON CORPORATION", "Exif.Image.Model": "NIKON D7000"})
+    assert resolve_crop_factor(body).source == "lensfun" and resolve_crop_factor(body).value == pytest.approx(1.523, abs=0.02)
+    assert resolve_crop_factor(from_exif({"Exif.Image.Make": "Nobody", "Exif.Image.Model": "Imaginary 1"})) is None
