@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 
 from .camera import CropFactor, resolve_crop_factor
-from .errors import PhototagError
+from .errors import MetadataError, PhototagError, UnreadableImage
 from .metadata import PhotoMetadata, read_metadata
 from .modelspec import ModelSpec
 from .preprocess import aux_vector, decode, probe_size, to_model_input
+
+HEAD_BYTES = 256 * 1024  # a JPEG's EXIF, XMP and ICC blocks almost always fit
 
 
 @dataclass(frozen=True)
@@ -45,26 +48,44 @@ def analyse(task: Task, spec: ModelSpec) -> Analysed:
     """Never raises for a bad file: the error becomes part of the answer."""
     try:
         with open(task.path, "rb") as handle:
-            data = handle.read()
-    except OSError as exc:
-        return Analysed(task, error=f"it cannot be read ({exc.strerror or exc})")
-    try:
-        if not data:
-            return Analysed(task, error="the file is empty")
-        meta = read_metadata(data)
-        width, height = meta.pixel_width, meta.pixel_height
-        if not (width and height):
-            width, height = probe_size(data)
-        crop = resolve_crop_factor(meta, width, height)
-        if not (task.predict_if_labeled or not meta.has_lens_exif):
-            return Analysed(task, meta, crop, width, height)
+            data, complete, meta = read_file_metadata(handle)
+            width, height = meta.pixel_width, meta.pixel_height
+            if not (width and height):
+                if not complete:
+                    data, complete = data + handle.read(), True
+                width, height = probe_size(data)
+            crop = resolve_crop_factor(meta, width, height)
+            if meta.has_lens_exif and not task.predict_if_labeled:
+                return Analysed(task, meta, crop, width, height)
+            if not complete:
+                data = data + handle.read()
         image = decode(data, spec.input_size)
         return Analysed(
             task, meta, crop, width, height,
             image=to_model_input(image, spec), aux=aux_vector(meta, crop),
         )
+    except OSError as exc:
+        return Analysed(task, error=f"it cannot be read ({exc.strerror or exc})")
     except PhototagError as exc:
         return Analysed(task, error=_sentence(exc))
+
+
+def read_file_metadata(handle: BinaryIO) -> tuple[bytes, bool, PhotoMetadata]:
+    """EXIF from the file's head where that suffices: all of a JPEG's metadata precedes its
+    image data, so a photo that needs no prediction is never read in full.
+
+    Returns the bytes read, whether they are the whole file, and the metadata.
+    """
+    head = handle.read(HEAD_BYTES)
+    if not head:
+        raise UnreadableImage("the file is empty")
+    if head[:2] == b"\xff\xd8" and len(head) == HEAD_BYTES:
+        try:
+            return head, False, read_metadata(head)
+        except MetadataError:
+            pass  # metadata reaching past the head, or a real fault: decide on the whole file
+    data = head + handle.read()
+    return data, True, read_metadata(data)
 
 
 def _sentence(exc: BaseException) -> str:

@@ -99,7 +99,7 @@ def render(summary: dict[str, Any], console: Console) -> None:
 
 
 def _table(console: Console, title: str, data: dict[str, Any]) -> None:
-    table = Table(title=title, title_justify="left", show_header=False)
+    table = Table(title=title, title_justify="left", show_header=False, min_width=max(40, len(title) + 4))
     table.add_column(style="cyan")
     table.add_column(justify="right")
     for key, value in data.items():
