@@ -46,7 +46,7 @@ def cli(verbose: bool) -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=str))
 @_db_option
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), help="ONNX model to use (default: your trained model, else the shipped one).")
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True, help="auto uses CUDA when it really loads, else the CPU.")
