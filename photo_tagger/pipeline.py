@@ -104,14 +104,12 @@ class Scan:
         version = self.summary.model_version
         for found in discover(self.options.paths):
             self.summary.found += 1
-            if found.kind == "photo" and not is_unchanged(known.get(display_path(found.path)), found, version, self.options.all_photos):
-                yield Task(found.path, found.size, found.mtime_ns, self.options.all_photos)
+            known_row = known.get(display_path(found.path))
+            if found.kind != "error" and is_unchanged(known_row, found, version, self.options.all_photos):
+                self.summary.unchanged += 1
+                self.progress(1)
             elif found.kind == "photo":
-                self.summary.unchanged += 1
-                self.progress(1)
-            elif found.kind == "unsupported" and is_unchanged(known.get(display_path(found.path)), found, version, False):
-                self.summary.unchanged += 1
-                self.progress(1)
+                yield Task(found.path, found.size, found.mtime_ns, self.options.all_photos)
             else:
                 self._record(self._bare_record(found))
                 self.progress(1)
