@@ -6,6 +6,7 @@ Runs in worker processes because pyexiv2 is not thread-safe and decoding is CPU-
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -44,8 +45,11 @@ class Analysed:
     error: str | None = None
 
 
-def analyse(task: Task, spec: ModelSpec) -> Analysed:
-    """Never raises for a bad file: the error becomes part of the answer."""
+def analyse(task: Task, spec: ModelSpec, crops: Mapping[str, float] | None = None) -> Analysed:
+    """Never raises for a bad file: the error becomes part of the answer.
+
+    crops: the user's crop factors by body model (`phototag camera set`), which win.
+    """
     try:
         with open(task.path, "rb") as handle:
             data, complete, meta = read_file_metadata(handle)
@@ -54,7 +58,7 @@ def analyse(task: Task, spec: ModelSpec) -> Analysed:
                 if not complete:
                     data, complete = data + handle.read(), True
                 width, height = probe_size(data)
-            crop = resolve_crop_factor(meta, width, height)
+            crop = resolve_crop_factor(meta, width, height, crops)
             if meta.has_lens_exif and not task.predict_if_labeled:
                 return Analysed(task, meta, crop, width, height)
             if not complete:
@@ -95,15 +99,16 @@ def _sentence(exc: BaseException) -> str:
 # --- worker process plumbing -------------------------------------------------------
 
 _SPEC: ModelSpec | None = None
+_CROPS: Mapping[str, float] | None = None
 
 
-def init_worker(spec: ModelSpec) -> None:
-    """Pool initializer: each worker keeps the spec and runs single-threaded numpy."""
-    global _SPEC
-    _SPEC = spec
+def init_worker(spec: ModelSpec, crops: Mapping[str, float] | None = None) -> None:
+    """Pool initializer: each worker keeps the spec (and crop overrides), runs single-threaded numpy."""
+    global _SPEC, _CROPS
+    _SPEC, _CROPS = spec, crops
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def analyse_in_worker(task: Task) -> Analysed:
     assert _SPEC is not None, "init_worker was not called"
-    return analyse(task, _SPEC)
+    return analyse(task, _SPEC, _CROPS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .metadata import PhotoMetadata
@@ -20,7 +21,7 @@ _PLAUSIBLE = (0.25, 15.0)
 
 @dataclass(frozen=True)
 class CropFactor:
-    """A crop factor and where it came from: exif_35mm, focal_plane or lensfun."""
+    """A crop factor and where it came from: user, exif_35mm, focal_plane or lensfun."""
 
     value: float
     source: str
@@ -74,11 +75,24 @@ def from_lensfun(meta: PhotoMetadata) -> CropFactor | None:
     return _plausible(value, "lensfun") if value else None
 
 
+def from_user(meta: PhotoMetadata, overrides: Mapping[str, float] | None) -> CropFactor | None:
+    """The crop factor the user set for this body (`phototag camera set`), by model name."""
+    if not overrides or not meta.model:
+        return None
+    names = {meta.model.casefold().strip(), " ".join(filter(None, (meta.make, meta.model))).casefold().strip()}
+    for model, value in overrides.items():
+        if model.casefold().strip() in names:
+            return _plausible(value, "user")
+    return None
+
+
 def resolve_crop_factor(
-    meta: PhotoMetadata, width: int | None = None, height: int | None = None
+    meta: PhotoMetadata, width: int | None = None, height: int | None = None,
+    overrides: Mapping[str, float] | None = None,
 ) -> CropFactor | None:
-    """The first source that answers, in order of trust: 35 mm tag, focal plane, lensfun."""
-    return from_35mm_tag(meta) or from_focal_plane(meta, width, height) or from_lensfun(meta)
+    """The first source that answers, in order of trust: the user, 35 mm tag, focal plane, lensfun."""
+    return (from_user(meta, overrides) or from_35mm_tag(meta) or from_focal_plane(meta, width, height)
+            or from_lensfun(meta))
 
 
 def _plausible(value: float, source: str) -> CropFactor | None:

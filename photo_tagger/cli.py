@@ -25,6 +25,8 @@ from .pipeline import Scan, ScanOptions, ScanSummary
 from .registry import default_model
 from .report import render, summarise
 from .store import Store
+from .undo import UndoSummary, undo as undo_writes
+from .writeback import DEFAULT_MIN_CONFIDENCE, FileWriter, NoOpWriter, WriteOptions, WriteStage, WriteSummary
 
 DB_HELP = f"SQLite database (default: phototag.db in the per-user data folder; {HOME_ENV} relocates all state)."
 
@@ -35,6 +37,17 @@ def _db_option(f):  # type: ignore[no-untyped-def]
 
 def _open_store(db_path: Path | None) -> Store:
     return Store(db_path or default_db_path())
+
+
+def _write_options(f):  # type: ignore[no-untyped-def]
+    """The options shared by `write` and `scan --write-exif`."""
+    f = click.option("--keep-mtime/--no-keep-mtime", default=None, help="Keep each photo's modification time (default: keep; photo libraries sort by it).")(f)
+    f = click.option("--sidecar", is_flag=True, help="Write photo.ext.xmp sidecars for every format; never touch the photos themselves.")(f)
+    f = click.option("--dry-run", is_flag=True, help="Check everything and show what would be written; write nothing.")(f)
+    return click.option(
+        "--min-confidence", type=click.FloatRange(0.0, 1.0), default=None,
+        help=f"Write a value only when its confidence is at least this (default {DEFAULT_MIN_CONFIDENCE}).",
+    )(f)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -54,18 +67,30 @@ def cli(verbose: bool) -> None:
 @click.option("--workers", type=click.IntRange(0, 256), default=0, help="Decoding processes (default: one per CPU core; 1 decodes in-process).")
 @click.option("--all", "all_photos", is_flag=True, help="Predict photos that already have lens EXIF too, to check the model against it.")
 @click.option("--force", is_flag=True, help="Redo every photo, even unchanged ones.")
-def scan(paths: tuple[str, ...], db_path: Path | None, model_path: Path | None, device: str, batch_size: int, workers: int, all_photos: bool, force: bool) -> None:
+@click.option("--lens", "lens_name", help="The known lens (see `phototag lens list`) every photo here was taken with.")
+@click.option("--write-exif", is_flag=True, help="After the scan, write the estimates into the photos (see `phototag write`).")
+@_write_options
+def scan(paths: tuple[str, ...], db_path: Path | None, model_path: Path | None, device: str, batch_size: int, workers: int, all_photos: bool, force: bool,
+         write_exif: bool, min_confidence: float | None, dry_run: bool, sidecar: bool, keep_mtime: bool | None,
+         lens_name: str | None = None) -> None:
     """Find photos lacking lens EXIF under PATHS and predict FNumber and focal length."""
     console = Console(stderr=True)
+    if not write_exif and (min_confidence is not None or dry_run or sidecar or keep_mtime is not None):
+        raise click.UsageError("--min-confidence, --dry-run, --sidecar and --keep-mtime only apply with --write-exif")
     with _errors_to_exit():
         model = model_path or default_model().path
         predictor = Predictor(model, device)
-        options = ScanOptions(tuple(paths), all_photos, force, batch_size, workers)
+        options = ScanOptions(tuple(paths), all_photos, force, batch_size, workers, lens=lens_name)
         console.print(f"model {predictor.spec.model_version} ({Path(model).name}) on {predictor.provider}", highlight=False)
         with _open_store(db_path) as store, _progress(console, paths) as advance:
             summary = Scan(store, predictor, options, advance).run()
     _print_errors(summary)
     click.echo(_summary_line(summary))
+    if write_exif and not summary.interrupted:
+        write_options = _write_opts(paths, min_confidence, sidecar, keep_mtime)
+        with _errors_to_exit(), _open_store(db_path) as store:
+            written = _run_write_stage(store, write_options, dry_run, summary.run_id)
+        _finish_write(written, write_options)
 
 
 @contextmanager
@@ -111,6 +136,95 @@ def _summary_line(s: ScanSummary) -> str:
 
 
 @cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+@_db_option
+@_write_options
+def write(paths: tuple[str, ...], db_path: Path | None, min_confidence: float | None, dry_run: bool, sidecar: bool, keep_mtime: bool | None) -> None:
+    """Write stored estimates into the photos (all, or those under PATHS); predicts nothing.
+
+    Only photos that lacked lens EXIF get values, each value only at or above
+    --min-confidence, marked as estimates in XMP (phototag namespace). Files are replaced
+    atomically after verification; `phototag undo` restores them byte for byte.
+    """
+    options = _write_opts(paths, min_confidence, sidecar, keep_mtime)
+    with _errors_to_exit(), _open_store(db_path) as store:
+        run_id = 0 if dry_run else store.start_run("write", None, None, None)
+        summary = _run_write_stage(store, options, dry_run, run_id)
+        if run_id:
+            store.finish_run(run_id, summary.as_dict())
+    _finish_write(summary, options)
+
+
+def _write_opts(paths: tuple[str, ...], min_confidence: float | None, sidecar: bool, keep_mtime: bool | None) -> WriteOptions:
+    return WriteOptions(
+        tuple(paths),
+        DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence,
+        sidecar,
+        True if keep_mtime is None else keep_mtime,
+    )
+
+
+def _run_write_stage(store: Store, options: WriteOptions, dry_run: bool, run_id: int) -> WriteSummary:
+    writer = NoOpWriter() if dry_run else FileWriter(store, run_id)
+    summary = WriteStage(store, writer, options, dry_run=dry_run).run()
+    summary.run_id = run_id
+    return summary
+
+
+def _finish_write(s: WriteSummary, options: WriteOptions) -> None:
+    """Per-file errors, the dry run's plan, one summary line; exit 1 only if every write failed."""
+    for path, reason in s.errors:
+        click.echo(f"error: {path}: {reason}", err=True)
+    if s.dry_run:
+        for path, tags in s.planned:
+            click.echo(f"would write: {path}: " + ", ".join(f"{k}={v}" for k, v in tags.items()))
+    click.echo(_write_line(s, options))
+    if s.failed and not s.written:
+        sys.exit(1)
+
+
+def _write_line(s: WriteSummary, options: WriteOptions) -> str:
+    verb = "would be written" if s.dry_run else "written"
+    line = f"Write{' (dry run)' if s.dry_run else ''}: {s.written} {verb}"
+    if s.into_sidecars:
+        line += f" ({s.into_sidecars} into XMP sidecars)"
+    held = sum(s.held_back.values())
+    reasons = "; ".join(f"{n} {reason}" if len(s.held_back) > 1 else reason for reason, n in s.held_back.most_common())
+    line += f", {held} held back" + (f" ({reasons})" if held else "")
+    if s.already_written:
+        line += f", {s.already_written} already written"
+    line += f", {s.failed} failed"
+    return line + (f" [run {s.run_id}: `phototag undo --run {s.run_id}` restores them]" if s.written and not s.dry_run else "")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+@_db_option
+@click.option("--run", "run_id", type=int, default=None, help="Undo the writes of this run (its id is in `phototag report`).")
+def undo(paths: tuple[str, ...], db_path: Path | None, run_id: int | None) -> None:
+    """Restore photos phototag wrote into, byte for byte, for one run (--run ID) or under PATHS.
+
+    A file changed since phototag wrote it is left alone, with the reason.
+    """
+    if (run_id is None) == (not paths):
+        raise click.UsageError("give either --run ID or PATHS")
+    with _errors_to_exit(), _open_store(db_path) as store:
+        summary = undo_writes(store, run_id, tuple(paths))
+    for path, reason in summary.errors:
+        click.echo(f"error: {path}: {reason}", err=True)
+    click.echo(_undo_line(summary))
+    if (summary.refused or summary.failed) and not summary.restored:
+        sys.exit(1)
+
+
+def _undo_line(s: UndoSummary) -> str:
+    line = f"Undo: {s.restored} restored"
+    if s.tags_only:
+        line += f" ({s.tags_only} by rewriting tag values, not byte for byte)"
+    return line + f", {s.refused} refused (changed since written), {s.failed} failed"
+
+
+@cli.command()
 @_db_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def report(db_path: Path | None, fmt: str) -> None:
@@ -147,6 +261,12 @@ def _errors_to_exit() -> Iterator[None]:
     except KeyboardInterrupt:
         click.echo("interrupted: finished batches are saved; run the same command to resume", err=True)
         sys.exit(130)
+
+
+from .cli_lens import camera_group, lens_group  # noqa: E402
+
+cli.add_command(lens_group)
+cli.add_command(camera_group)
 
 
 def main() -> None:

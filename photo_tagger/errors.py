@@ -27,3 +27,11 @@ class DeviceUnavailable(PhototagError):
 
 class DatabaseError(PhototagError):
     """The state database is unusable (wrong schema, newer version, corrupt)."""
+
+
+class MetadataWriteError(PhototagError):
+    """Estimates could not be written into a file (or its sidecar); the original is untouched."""
+
+
+class UndoRefused(PhototagError):
+    """A write cannot be undone safely (the file changed since phototag wrote it, or is gone)."""

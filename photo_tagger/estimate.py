@@ -6,6 +6,7 @@ probability mass within one stop (FNumber) or 20% (focal length) of the estimate
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,128 @@ class Estimate:
     focal_length_35mm: float
     focal_length_confidence: float
     ev100: float | None
+    lens_index: int | None = None  # which of the row's candidate lenses was chosen
+    lens_confidence: float | None = None  # its posterior probability
+
+
+# Nominal FNumbers engraved on aperture rings, per stop scale.
+STOP_SCALES: dict[str, tuple[float, ...]] = {
+    "full": (0.7, 1.0, 1.4, 2.0, 2.8, 4.0, 5.6, 8.0, 11.0, 16.0, 22.0, 32.0, 45.0, 64.0),
+    "half": (0.7, 0.85, 1.0, 1.2, 1.4, 1.7, 2.0, 2.4, 2.8, 3.3, 4.0, 4.8, 5.6, 6.7, 8.0, 9.5, 11.0, 13.0,
+             16.0, 19.0, 22.0, 27.0, 32.0, 38.0, 45.0, 54.0, 64.0),
+    "third": (0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.4, 1.6, 1.8, 2.0, 2.2, 2.5, 2.8, 3.2, 3.5, 4.0, 4.5, 5.0, 5.6,
+              6.3, 7.1, 8.0, 9.0, 10.0, 11.0, 13.0, 14.0, 16.0, 18.0, 20.0, 22.0, 25.0, 29.0, 32.0, 36.0,
+              40.0, 45.0, 51.0, 57.0, 64.0),
+}
+_NOMINAL_SLACK = 1.04  # engraved values are rounded: f/22 stands for 22.6
+
+
+@dataclass(frozen=True)
+class LensConstraint:
+    """What a known lens makes physically possible, in the model's units.
+
+    Focal lengths are 35 mm-equivalent (None: unknown, e.g. the body's crop factor is
+    unknown); apertures are FNumbers from the widest (aperture_min) to the smallest.
+    """
+
+    focal_min: float | None = None
+    focal_max: float | None = None
+    aperture_min: float | None = None
+    aperture_max: float | None = None
+    stops: str | None = "full"
+
+    @property
+    def is_prime(self) -> bool:
+        return self.focal_min is not None and self.focal_min == self.focal_max
+
+
+def stop_scale(lo: float, hi: float, stops: str | None) -> np.ndarray:
+    """The FNumbers a lens can be set to: its scale between its widest and smallest aperture.
+
+    The widest and smallest apertures are always on it (an f/1.8 lens on a full-stop scale
+    offers 1.8, 2, 2.8, ...).
+    """
+    scale = [v for v in STOP_SCALES.get(stops or "third", STOP_SCALES["third"])
+             if lo / _NOMINAL_SLACK <= v <= hi * _NOMINAL_SLACK]
+    if not scale or abs(np.log(scale[0] / lo)) > np.log(_NOMINAL_SLACK):
+        scale.insert(0, lo)
+    if abs(np.log(scale[-1] / hi)) > np.log(_NOMINAL_SLACK):
+        scale.append(hi)
+    return np.asarray(sorted(set(scale)), dtype=np.float64)
+
+
+def constrain_fnumber(probs: np.ndarray, bins: np.ndarray, c: LensConstraint) -> tuple[np.ndarray, np.ndarray]:
+    """One row's FNumber distribution moved onto the lens's stop scale.
+
+    Mass on bins outside the lens's range is dropped (impossible), the rest goes to the
+    nearest value on the scale, and the result is renormalised. Returns (values, probs).
+    """
+    lo = c.aperture_min or float(bins[0])
+    hi = c.aperture_max or float(bins[-1])
+    scale = stop_scale(lo, hi, c.stops) if c.stops else bins[(bins >= lo / _NOMINAL_SLACK) & (bins <= hi * _NOMINAL_SLACK)]
+    if len(scale) == 0:
+        scale = np.asarray([lo])
+    inside = (bins >= lo / _NOMINAL_SLACK) & (bins <= hi * _NOMINAL_SLACK)
+    nearest = np.abs(np.log(bins)[:, None] - np.log(scale)[None, :]).argmin(-1)
+    out = np.zeros(len(scale))
+    np.add.at(out, nearest[inside], probs[inside])
+    total = out.sum()
+    out = out / total if total > 1e-12 else np.full(len(scale), 1.0 / len(scale))
+    return scale, out
+
+
+def _focal_window(bins: np.ndarray, c: LensConstraint) -> np.ndarray:
+    """The focal bins a lens can produce: its range widened by half a bin (a mask)."""
+    assert c.focal_min is not None and c.focal_max is not None
+    half = np.sqrt(bins[1] / bins[0])
+    mask = (bins >= c.focal_min / half) & (bins <= c.focal_max * half)
+    if not mask.any():
+        mask[np.abs(np.log(bins) - np.log(c.focal_min)).argmin()] = True
+    return mask
+
+
+def lens_posterior(probs: np.ndarray, bins: np.ndarray, candidates: Sequence[LensConstraint]) -> np.ndarray:
+    """Each candidate lens's probability given one row's focal-length distribution.
+
+    A lens's likelihood is the mean probability per bin over the focal lengths it can
+    produce (a flat prior within its range), so a zoom does not win just by being wide.
+    """
+    scores = np.asarray([
+        probs[_focal_window(bins, c)].mean() if c.focal_min is not None else probs.mean()
+        for c in candidates
+    ])
+    total = scores.sum()
+    return scores / total if total > 0 else np.full(len(candidates), 1.0 / len(candidates))
+
+
+def _constrained_row(
+    f_probs: np.ndarray, f_bins: np.ndarray, l_probs: np.ndarray, l_bins: np.ndarray,
+    candidates: Sequence[LensConstraint], spec_bias: dict[str, list[list[float]]],
+) -> tuple[float, float, float, float, int, float]:
+    """(fnumber, its confidence, focal35, its confidence, lens index, lens confidence)."""
+    posterior = lens_posterior(l_probs, l_bins, candidates)
+    pick = int(posterior.argmax())
+    chosen = candidates[pick]
+    scale, s_probs = constrain_fnumber(f_probs, f_bins, chosen)
+    mass = windowed_mass(s_probs[None, :], scale, ONE_STOP)[0]
+    fnumber = float(scale[mass.argmax()])  # exactly a value on the lens's scale
+    # honest confidence: the chance the true FNumber is within a stop, over every candidate
+    f_conf = 0.0
+    for weight, c in zip(posterior, candidates):
+        values, p = (scale, s_probs) if c is chosen else constrain_fnumber(f_probs, f_bins, c)
+        f_conf += weight * p[np.abs(np.log(values / fnumber)) <= np.log(ONE_STOP) + 1e-9].sum()
+    if chosen.is_prime:
+        focal, l_conf = float(chosen.focal_min), 1.0  # type: ignore[arg-type]
+    elif chosen.focal_min is not None:
+        window = np.where(_focal_window(l_bins, chosen), l_probs, 0.0)
+        window = window / max(window.sum(), 1e-12)
+        value, conf = point_and_confidence(window[None, :], l_bins, FOCAL_TOLERANCE)
+        value = apply_bias(value, spec_bias.get("focal35"))
+        focal, l_conf = float(np.clip(value[0], chosen.focal_min, chosen.focal_max)), float(conf[0])
+    else:
+        value, conf = point_and_confidence(l_probs[None, :], l_bins, FOCAL_TOLERANCE)
+        focal, l_conf = float(apply_bias(value, spec_bias.get("focal35"))[0]), float(conf[0])
+    return fnumber, min(f_conf, 1.0), focal, l_conf * float(posterior[pick]), pick, float(posterior[pick])
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -114,9 +237,17 @@ def apply_bias(values: np.ndarray, table: list[list[float]] | None) -> np.ndarra
 
 
 def estimate(
-    spec: ModelSpec, outputs: dict[str, np.ndarray], aux: np.ndarray, mode: str | None = None
+    spec: ModelSpec,
+    outputs: dict[str, np.ndarray],
+    aux: np.ndarray,
+    mode: str | None = None,
+    constraints: Sequence[Sequence[LensConstraint]] | None = None,
 ) -> list[Estimate]:
-    """Estimates for a batch, from the model's raw outputs and the auxiliary inputs."""
+    """Estimates for a batch, from the model's raw outputs and the auxiliary inputs.
+
+    constraints, when given, holds each row's candidate lenses (empty: none known). They
+    act on the distributions before the point estimates and confidences are taken.
+    """
     from .modelspec import OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35
 
     f_probs = fnumber_distribution(spec, outputs[OUTPUT_FNUMBER], outputs[OUTPUT_EV100], aux, mode)
@@ -127,13 +258,24 @@ def estimate(
     l_val = apply_bias(l_val, spec.bias.get("focal35"))
     ev_probs = softmax(outputs[OUTPUT_EV100], spec.temperature.get("ev100", 1.0))
     ev_mean = ev_probs @ np.asarray(spec.ev100_bins)
-    return [
-        Estimate(
-            fnumber=round(float(f_val[i]), 2),
-            fnumber_confidence=round(float(f_conf[i]), 4),
-            focal_length_35mm=round(float(l_val[i]), 1),
-            focal_length_confidence=round(float(l_conf[i]), 4),
-            ev100=round(float(ev_mean[i]), 2),
+    results = []
+    for i in range(len(aux)):
+        candidates = constraints[i] if constraints else ()
+        if not candidates:
+            results.append(Estimate(
+                fnumber=round(float(f_val[i]), 2),
+                fnumber_confidence=round(float(f_conf[i]), 4),
+                focal_length_35mm=round(float(l_val[i]), 1),
+                focal_length_confidence=round(float(l_conf[i]), 4),
+                ev100=round(float(ev_mean[i]), 2),
+            ))
+            continue
+        fn, fc, fl, lc, pick, pc = _constrained_row(
+            f_probs[i], np.asarray(spec.fnumber_bins), l_probs[i], np.asarray(spec.focal35_bins), candidates, spec.bias
         )
-        for i in range(len(aux))
-    ]
+        results.append(Estimate(
+            fnumber=round(fn, 2), fnumber_confidence=round(fc, 4),
+            focal_length_35mm=round(fl, 1), focal_length_confidence=round(lc, 4),
+            ev100=round(float(ev_mean[i]), 2), lens_index=pick, lens_confidence=round(pc, 4),
+        ))
+    return results

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from .errors import DeviceUnavailable, ModelError
-from .estimate import Estimate, estimate
+from .estimate import Estimate, LensConstraint, estimate
 from .modelspec import (
     INPUT_AUX,
     INPUT_IMAGE,
@@ -100,9 +101,12 @@ class Predictor:
         values = self.session.run(names, {INPUT_IMAGE: images, INPUT_AUX: aux})
         return dict(zip(names, values))
 
-    def predict(self, images: np.ndarray, aux: np.ndarray) -> list[Estimate]:
-        """Estimates for a batch of preprocessed images and their auxiliary vectors."""
-        return estimate(self.spec, self.raw(images, aux), aux)
+    def predict(self, images: np.ndarray, aux: np.ndarray, constraints: Sequence[Sequence[LensConstraint]] | None = None) -> list[Estimate]:
+        """Estimates for a batch of preprocessed images and their auxiliary vectors.
+
+        constraints: each row's candidate lenses, if any (see estimate.LensConstraint).
+        """
+        return estimate(self.spec, self.raw(images, aux), aux, constraints=constraints)
 
 
 def read_spec(session) -> ModelSpec:  # type: ignore[no-untyped-def]

@@ -47,6 +47,7 @@ class PhotoMetadata:
     focal_plane_y_res: float | None = None
     focal_plane_unit: int | None = None
     lens_model: str | None = None
+    date_taken: str | None = None  # DateTimeOriginal as written, "YYYY:MM:DD HH:MM:SS"
 
     @property
     def has_lens_exif(self) -> bool:
@@ -120,6 +121,7 @@ def from_exif(exif: dict[str, str]) -> PhotoMetadata:
         focal_plane_y_res=_positive(exif.get("Exif.Photo.FocalPlaneYResolution")),
         focal_plane_unit=_int(exif.get("Exif.Photo.FocalPlaneResolutionUnit")),
         lens_model=_text(exif.get("Exif.Photo.LensModel")),
+        date_taken=_text(_first(exif, "Exif.Photo.DateTimeOriginal", "Exif.Image.DateTime")),
     )
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from .analyse import Analysed, Task, analyse, analyse_in_worker, init_worker
 from .discover import FoundFile, discover, display_path
 from .infer import Predictor
+from .lenses import Lens, LensBook, LensResolver
 from .records import PhotoRecord
 from .store import Known, Store, now
 
@@ -33,6 +34,7 @@ class ScanOptions:
     force: bool = False
     batch_size: int = 16
     workers: int = 0  # 0: one per CPU core; 1: decode in this process
+    lens: str | None = None  # the known lens every photo of this scan was taken with
 
 
 @dataclass
@@ -58,26 +60,36 @@ class ScanSummary:
 Progress = Callable[[int], None]
 
 
-def is_unchanged(known: Known | None, found: FoundFile, model_version: str, all_photos: bool) -> bool:
-    """True when the stored result for this file is still the answer (errors are retried)."""
+def is_unchanged(
+    known: Known | None, found: FoundFile, model_version: str, all_photos: bool, lens_setup: str | None = None
+) -> bool:
+    """True when the stored result for this file is still the answer (errors are retried).
+
+    A prediction is redone when the model or the user's lens facts (lens_setup) changed.
+    """
     if known is None or (known.size, known.mtime_ns) != (found.size, found.mtime_ns):
         return False
     if known.status == "unsupported":
         return True
     if known.status == "predicted":
-        return known.model_version == model_version
+        return known.model_version == model_version and known.lens_setup == lens_setup
     if known.status == "has_exif":
-        return not all_photos or known.model_version == model_version
+        return not all_photos or (known.model_version == model_version and known.lens_setup == lens_setup)
     return False
 
 
 class Scan:
     """One run of `phototag scan` over a store with a predictor."""
 
-    def __init__(self, store: Store, predictor: Predictor, options: ScanOptions, progress: Progress | None = None) -> None:
+    def __init__(
+        self, store: Store, predictor: Predictor, options: ScanOptions, progress: Progress | None = None,
+        resolver: LensResolver | None = None,
+    ) -> None:
         self.store = store
         self.predictor = predictor
         self.options = options
+        self.resolver = resolver or LensBook(store).resolver(options.lens)  # loaded once per scan
+        self.lens_setup = self.resolver.fingerprint()
         self.progress = progress or (lambda n: None)
         self.summary = ScanSummary(provider=predictor.provider, model_version=predictor.spec.model_version)
         self._pending: list[PhotoRecord] = []
@@ -105,7 +117,7 @@ class Scan:
         for found in discover(self.options.paths):
             self.summary.found += 1
             known_row = known.get(display_path(found.path))
-            if found.kind != "error" and is_unchanged(known_row, found, version, self.options.all_photos):
+            if found.kind != "error" and is_unchanged(known_row, found, version, self.options.all_photos, self.lens_setup):
                 self.summary.unchanged += 1
                 self.progress(1)
             elif found.kind == "photo":
@@ -116,12 +128,12 @@ class Scan:
 
     def _analysed(self, tasks: Iterable[Task]) -> Iterator[Analysed]:
         workers = self.options.workers or os.cpu_count() or 1
-        spec = self.predictor.spec
+        spec, crops = self.predictor.spec, self.resolver.crops
         if workers <= 1:
-            yield from (analyse(task, spec) for task in tasks)
+            yield from (analyse(task, spec, crops) for task in tasks)
             return
         context = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker, initargs=(spec,)) as pool:
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker, initargs=(spec, crops)) as pool:
             yield from _bounded_map(pool, tasks, limit=max(workers * 4, self.options.batch_size * 2))
 
     def _take(self, item: Analysed) -> None:
@@ -142,9 +154,12 @@ class Scan:
         batch, self._batch = self._batch, []
         images = np.stack([b.image for b in batch])  # type: ignore[misc]
         aux = np.stack([b.aux for b in batch])  # type: ignore[misc]
-        for item, est in zip(batch, self.predictor.predict(images, aux)):
+        crops = [item.crop.value if item.crop else None for item in batch]
+        resolved = [self.resolver.resolve(item.task.path, item.meta) for item in batch]
+        constraints = [r.constraints(crop) for r, crop in zip(resolved, crops)]
+        estimates = self.predictor.predict(images, aux, constraints) if any(constraints) else self.predictor.predict(images, aux)
+        for item, est, crop, lenses in zip(batch, estimates, crops, resolved):
             status = "has_exif" if item.meta and item.meta.has_lens_exif else "predicted"
-            crop = item.crop.value if item.crop else None
             record = replace(
                 self._record_from(item, status),
                 fnumber=est.fnumber,
@@ -153,9 +168,13 @@ class Scan:
                 focal_length=round(est.focal_length_35mm / crop, 1) if crop else None,
                 focal_length_confidence=est.focal_length_confidence,
                 ev100=est.ev100,
+                focal_length_source="model",
+                lens_setup=self.lens_setup,
                 model_version=self.summary.model_version,
                 provider=self.summary.provider,
             )
+            if est.lens_index is not None:
+                record = with_lens(record, lenses.lenses[est.lens_index], lenses.source, est.lens_confidence, crop)
             self._record(record)
         self.progress(len(batch))
         self._flush()
@@ -203,6 +222,20 @@ class Scan:
             exif_iso=meta.iso, exif_exposure_bias=meta.exposure_bias,
             exif_flash_fired=None if meta.flash_fired is None else int(meta.flash_fired),
         )
+
+
+def with_lens(record: PhotoRecord, lens: Lens, source: str | None, confidence: float | None, crop: float | None) -> PhotoRecord:
+    """A prediction made knowing the lens: a prime's focal length is the lens's own."""
+    record = replace(record, lens_name=lens.name, lens_source=source, lens_confidence=confidence)
+    if not lens.is_prime:
+        return record
+    return replace(
+        record,
+        focal_length=lens.focal_min,
+        focal_length_35mm=round(lens.focal_min * crop, 1) if crop else None,
+        focal_length_confidence=confidence,
+        focal_length_source="lens",
+    )
 
 
 def _bounded_map(pool: ProcessPoolExecutor, tasks: Iterable[Task], limit: int) -> Iterator[Analysed]:

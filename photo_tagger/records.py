@@ -39,6 +39,11 @@ class PhotoRecord:
     focal_length_35mm: float | None = None
     focal_length_confidence: float | None = None
     ev100: float | None = None
+    focal_length_source: str | None = None  # exif, model, or lens (a prime's focal length)
+    lens_name: str | None = None  # the known lens this photo was taken with (see lenses.py)
+    lens_source: str | None = None  # scan (--lens), exif (LensModel), or rule
+    lens_confidence: float | None = None  # posterior when several lenses were candidates
+    lens_setup: str | None = None  # fingerprint of the lens facts used, to redo on change
     model_version: str | None = None
     provider: str | None = None
     run_id: int | None = None

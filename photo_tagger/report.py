@@ -61,6 +61,19 @@ def _true_focal35(row: dict[str, Any]) -> float | None:
     return None
 
 
+def by_lens(predicted: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Predictions per known lens (see `phototag lens`): counts and mean confidences."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in predicted:
+        groups.setdefault(r.get("lens_name") or "(no known lens)", []).append(r)
+    mean = lambda rs, key: round(sum(r[key] or 0.0 for r in rs) / len(rs), 3)  # noqa: E731
+    return {
+        name: {"photos": len(rs), "fnumber_confidence": mean(rs, "fnumber_confidence"),
+               "focal_length_confidence": mean(rs, "focal_length_confidence")}
+        for name, rs in sorted(groups.items(), key=lambda kv: -len(kv[1]))
+    }
+
+
 def summarise(store: Store) -> dict[str, Any]:
     rows = list(store.rows())
     predicted = [r for r in rows if r["fnumber"] is not None]
@@ -77,9 +90,11 @@ def summarise(store: Store) -> dict[str, Any]:
         "focal_length_confidence": _histogram([r["focal_length_confidence"] for r in predicted], CONFIDENCE_EDGES, "{:.1f}"),
         "accuracy_on_exif_photos": accuracy(rows),
         "cameras": dict(cameras.most_common(20)),
+        "lenses": by_lens(predicted),
         "model_versions": dict(Counter(r["model_version"] for r in predicted)),
         "providers": dict(Counter(r["provider"] for r in predicted)),
         "last_run": {k: last.get(k) for k in ("id", "started_at", "finished_at", "model_version", "provider")},
+        "writes": store.write_counts(),
     }
 
 
@@ -94,8 +109,18 @@ def render(summary: dict[str, Any], console: Console) -> None:
     if summary["accuracy_on_exif_photos"]:
         _table(console, "Accuracy on photos with lens EXIF (scan --all)", summary["accuracy_on_exif_photos"])
     _table(console, "Cameras seen", summary["cameras"])
+    _table(console, "Predictions by lens", {
+        name: f"{d['photos']} photos, FNumber conf {d['fnumber_confidence']}, focal conf {d['focal_length_confidence']}"
+        for name, d in summary.get("lenses", {}).items()
+    })
     _table(console, "Model versions", summary["model_versions"])
     _table(console, "Execution providers", summary["providers"])
+    writes = summary["writes"]
+    _table(console, "Estimates written into files (phototag write / scan --write-exif)", {
+        "photos written": writes["written"], "into the photos": writes["into_files"],
+        "into XMP sidecars": writes["into_sidecars"], "writes undone": writes["undone"],
+        **{f"not written: {reason}": n for reason, n in writes["not_written"].items()},
+    })
 
 
 def _table(console: Console, title: str, data: dict[str, Any]) -> None:

@@ -23,18 +23,22 @@ BUSY_TIMEOUT_MS = 60_000
 
 
 def _m1_initial(db: sqlite_utils.Database) -> None:
-    types: dict[str, Any] = {name: str for name in COLUMNS}
-    for name in ("size", "mtime_ns", "width", "height", "orientation", "exif_flash_fired", "run_id"):
-        types[name] = int
-    for name in COLUMNS:
-        if name.startswith(("exif_", "fnumber", "focal_length", "crop_factor")) and name not in (
-            "crop_factor_source", "exif_flash_fired"
-        ):
-            types[name] = float
-    types["ev100"] = float
-    types["path_bytes"] = bytes
-    db["photos"].create(types, pk="path", not_null={"status", "size", "mtime_ns"})
-    db["photos"].add_column("written", int, not_null_default=0)
+    """The first schema. Frozen: later columns come in later migrations, never here."""
+    db["photos"].create(
+        {
+            "path": str, "status": str, "size": int, "mtime_ns": int, "error": str, "path_bytes": bytes,
+            "camera_make": str, "camera_model": str, "lens_model": str,
+            "crop_factor": float, "crop_factor_source": str, "width": int, "height": int, "orientation": int,
+            "exif_fnumber": float, "exif_focal_length": float, "exif_focal_length_35mm": float,
+            "exif_exposure_time": float, "exif_iso": float, "exif_exposure_bias": float, "exif_flash_fired": int,
+            "fnumber": float, "fnumber_confidence": float, "focal_length": float, "focal_length_35mm": float,
+            "focal_length_confidence": float, "ev100": float, "model_version": str, "provider": str,
+            "run_id": int, "scanned_at": str, "written": int,
+        },
+        pk="path",
+        not_null={"status", "size", "mtime_ns", "written"},
+        defaults={"written": 0},
+    )
     db["photos"].create_index(["status"])
     db["runs"].create(
         {
@@ -45,7 +49,42 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: Sequence[Callable[[sqlite_utils.Database], None]] = (_m1_initial,)
+def _m2_writes(db: sqlite_utils.Database) -> None:
+    """What `write` put into files and what it replaced, so `undo` can put it back."""
+    db["writes"].create(
+        {
+            "id": int, "run_id": int, "path": str, "path_bytes": bytes, "target": bytes,
+            "written_at": str, "method": str, "state": str,
+            "tags_before": str, "tags_after": str, "hash_before": str, "hash_after": str,
+            "mtime_before": int, "size_before": int, "mtime_after": int, "size_after": int,
+            "undo_kind": str, "undo_blob": bytes, "undone_at": str,
+        },
+        pk="id",
+        not_null={"path", "method", "state", "hash_after"},
+    )
+    db["writes"].create_index(["path"])
+    db["writes"].create_index(["run_id"])
+    db["photos"].add_column("write_note", str)
+
+
+def _m3_lenses(db: sqlite_utils.Database) -> None:
+    """Known lenses, the rules that assign them to photos, and users' crop factors (lenses.py)."""
+    db["lenses"].create(
+        {"name": str, "maker": str, "focal_min": float, "focal_max": float, "aperture_min": float,
+         "aperture_max": float, "stops": str, "mount": str, "source": str, "added_at": str},
+        pk="name", not_null={"focal_min", "focal_max", "source"},
+    )
+    db["lens_rules"].create(
+        {"id": int, "lens_name": str, "folder": str, "camera": str, "date_from": str, "date_to": str, "added_at": str},
+        pk="id", not_null={"lens_name"},
+    )
+    db["cameras"].create({"model": str, "crop_factor": float, "added_at": str}, pk="model", not_null={"crop_factor"})
+    for name, kind in {"focal_length_source": str, "lens_name": str, "lens_source": str,
+                       "lens_confidence": float, "lens_setup": str}.items():
+        db["photos"].add_column(name, kind)
+
+
+MIGRATIONS: Sequence[Callable[[sqlite_utils.Database], None]] = (_m1_initial, _m2_writes, _m3_lenses)
 
 
 @dataclass(frozen=True)
@@ -56,6 +95,7 @@ class Known:
     mtime_ns: int
     status: str
     model_version: str | None
+    lens_setup: str | None = None
 
 
 def now() -> str:
@@ -114,8 +154,8 @@ class Store:
 
     def known(self) -> dict[str, Known]:
         """Every file's size, mtime, status and model version, for the unchanged check."""
-        rows = self.conn.execute("SELECT path, size, mtime_ns, status, model_version FROM photos")
-        return {row[0]: Known(row[1], row[2], row[3], row[4]) for row in rows}
+        rows = self.conn.execute("SELECT path, size, mtime_ns, status, model_version, lens_setup FROM photos")
+        return {row[0]: Known(*row[1:]) for row in rows}
 
     def save(self, records: Sequence[PhotoRecord]) -> None:
         """Upsert a batch in one transaction: an interrupted scan loses at most this batch."""
@@ -154,6 +194,88 @@ class Store:
 
     def runs(self) -> list[dict[str, Any]]:
         return list(self.db.query("SELECT * FROM runs ORDER BY id"))
+
+    # --- writes: what `write` put into files, for `undo` (see writeback.py) ------------
+
+    def predicted_rows(self) -> list[dict[str, Any]]:
+        """Photos holding an estimate that may be written (status 'predicted'), in path order."""
+        return list(self.db.query("SELECT * FROM photos WHERE status = 'predicted' ORDER BY path"))
+
+    def photo(self, path: str) -> dict[str, Any] | None:
+        """One photo's row as stored now (another process may have changed it)."""
+        found = list(self.db.query("SELECT * FROM photos WHERE path = ?", [path]))
+        return found[0] if found else None
+
+    def note_write(self, path: str, note: str | None) -> None:
+        """Why a photo's estimate was held back or failed (None: nothing to say)."""
+        with self._write():
+            self.conn.execute("UPDATE photos SET write_note = ? WHERE path = ?", (note, path))
+
+    def begin_write(self, entry: dict[str, Any]) -> int:
+        """Record a write before the file is replaced: a crash leaves a 'pending' row to settle."""
+        columns = {**entry, "state": "pending", "written_at": now()}
+        names = ", ".join(columns)
+        marks = ", ".join("?" for _ in columns)
+        with self._write():
+            cursor = self.conn.execute(f"INSERT INTO writes ({names}) VALUES ({marks})", tuple(columns.values()))
+        return int(cursor.lastrowid or 0)
+
+    def finish_write(self, write_id: int, file_size: int | None = None, file_mtime_ns: int | None = None) -> None:
+        """The file now holds what the write row says: mark it done and the photo written.
+
+        When the photo file itself changed, its new size and mtime are stored so the next
+        scan sees it as unchanged (the change is phototag's own).
+        """
+        with self._write():
+            path = self.conn.execute("SELECT path FROM writes WHERE id = ?", (write_id,)).fetchone()[0]
+            self.conn.execute("UPDATE writes SET state = 'done' WHERE id = ?", (write_id,))
+            self.conn.execute("UPDATE photos SET written = 1, write_note = NULL WHERE path = ?", (path,))
+            if file_size is not None:
+                self.conn.execute(
+                    "UPDATE photos SET size = ?, mtime_ns = ? WHERE path = ?", (file_size, file_mtime_ns, path)
+                )
+
+    def drop_write(self, write_id: int) -> None:
+        """Forget a pending write that never reached the file."""
+        with self._write():
+            self.conn.execute("DELETE FROM writes WHERE id = ? AND state = 'pending'", (write_id,))
+
+    def pending_writes(self) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT * FROM writes WHERE state = 'pending' ORDER BY id"))
+
+    def active_writes(self) -> list[dict[str, Any]]:
+        """Writes in effect (done, not undone), newest first: the order `undo` takes them in."""
+        return list(self.db.query("SELECT * FROM writes WHERE state = 'done' AND undone_at IS NULL ORDER BY id DESC"))
+
+    def mark_undone(self, write_id: int, file_size: int | None = None, file_mtime_ns: int | None = None) -> None:
+        """The file is back to what it was before this write."""
+        with self._write():
+            path = self.conn.execute("SELECT path FROM writes WHERE id = ?", (write_id,)).fetchone()[0]
+            self.conn.execute("UPDATE writes SET undone_at = ? WHERE id = ?", (now(), write_id))
+            left = self.conn.execute(
+                "SELECT COUNT(*) FROM writes WHERE path = ? AND state = 'done' AND undone_at IS NULL", (path,)
+            ).fetchone()[0]
+            if not left:
+                self.conn.execute("UPDATE photos SET written = 0, write_note = 'undone' WHERE path = ?", (path,))
+            if file_size is not None:
+                self.conn.execute(
+                    "UPDATE photos SET size = ?, mtime_ns = ? WHERE path = ?", (file_size, file_mtime_ns, path)
+                )
+
+    def write_counts(self) -> dict[str, Any]:
+        """For the report: estimates written, undone, and held back by reason."""
+        one = lambda sql: self.conn.execute(sql).fetchone()[0]  # noqa: E731
+        notes = self.conn.execute(
+            "SELECT write_note, COUNT(*) FROM photos WHERE status = 'predicted' AND written = 0 "
+            "AND write_note IS NOT NULL GROUP BY write_note ORDER BY COUNT(*) DESC"
+        ).fetchall()
+        return {
+            "written": one("SELECT COUNT(*) FROM photos WHERE written = 1"),
+            "into_files": one("SELECT COUNT(*) FROM writes WHERE state = 'done' AND undone_at IS NULL AND method = 'exif'"),
+            "into_sidecars": one("SELECT COUNT(*) FROM writes WHERE state = 'done' AND undone_at IS NULL AND method = 'sidecar'"),
+            "undone": one("SELECT COUNT(*) FROM writes WHERE undone_at IS NOT NULL"),
+            "not_written": {note: count for note, count in notes},
+        }
 
     def _write(self) -> _Transaction:
         return _Transaction(self.conn)

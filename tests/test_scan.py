@@ -16,9 +16,8 @@ from photo_tagger.cli import cli
 from photos import camera_exif, make_photo
 
 
-def run(*args: str) -> "Result":  # type: ignore[name-defined]
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
-    return result
+def run(*args: str):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 def rows(db: Path) -> dict[str, dict]:
@@ -122,7 +121,6 @@ def test_parallel_workers_give_the_same_results_as_in_process(library, tiny_mode
 
 
 def test_orientation_is_applied_before_the_model_sees_the_photo(tmp_path, tiny_model):
-    from photo_tagger.modelspec import default_spec
     from photo_tagger.preprocess import decode
 
     upright = make_photo(tmp_path / "up.jpg", size=(160, 80), exif=camera_exif(None, None, orientation=1))

@@ -111,3 +111,19 @@ def test_non_editable_install_finds_its_shipped_model(tmp_path):
     assert found.returncode == 0, found.stderr
     path = Path(found.stdout.strip())
     assert path.is_file() and str(path).startswith(str(target)), path
+
+
+def test_an_old_database_is_upgraded_in_place_and_keeps_its_rows(tmp_path, monkeypatch):
+    import photo_tagger.store as store_module
+
+    db = tmp_path / "old.db"
+    monkeypatch.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:1])
+    with Store(db) as old:
+        assert old.schema_version() == 1
+        old.conn.execute("INSERT INTO photos (path, status, size, mtime_ns) VALUES ('/a.jpg', 'error', 1, 2)")
+    monkeypatch.undo()
+    with Store(db) as new:
+        assert new.schema_version() == len(MIGRATIONS)
+        rows = list(new.rows())
+        assert [(r["path"], r["status"], r["written"]) for r in rows] == [("/a.jpg", "error", 0)]
+        assert {"write_note", "lens_name", "focal_length_source"} <= set(rows[0])

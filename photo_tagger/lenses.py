@@ -1,0 +1,441 @@
+"""Known lenses: records, the lensfun database, storage, and which lens took which photo.
+
+A user names the manual lenses they own (from lensfun, or typed in), and says where they
+used them: for one scan (`scan --lens`), by rules that persist (folder, camera, dates), or
+through the lens name a body records for its manual-lens list (Exif.Photo.LensModel).
+The `LensResolver` answers, for each photo, which lens (or lenses) may have taken it;
+`estimate.LensConstraint` is what that means to the model.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import functools
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .errors import PhototagError
+from .estimate import STOP_SCALES, LensConstraint
+from .metadata import PhotoMetadata
+from .store import Store, now
+
+STOPS = tuple(STOP_SCALES)  # full, half, third
+_PLAUSIBLE_FOCAL = (1.0, 5000.0)
+_PLAUSIBLE_APERTURE = (0.5, 128.0)
+
+
+class LensError(PhototagError):
+    """A lens cannot be added, found or assigned as asked."""
+
+
+class UnknownLens(LensError):
+    """No known lens has this name; the message suggests near matches."""
+
+    def __init__(self, name: str, suggestions: Sequence[str], lensfun: Sequence[str] = ()) -> None:
+        self.name, self.suggestions = name, list(suggestions)
+        message = f"no lens named {name!r} is known"
+        if suggestions:
+            message += "; did you mean " + " or ".join(repr(s) for s in suggestions) + "?"
+        elif lensfun:
+            message += (f"; lensfun has {', '.join(repr(s) for s in lensfun)}: "
+                        "add it first with `phototag lens add NAME`")
+        else:
+            message += "; add it with `phototag lens add NAME` (see `phototag lens list`)"
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Lens:
+    """A lens: focal range in mm, FNumber range from widest to smallest, stop scale, mount."""
+
+    name: str
+    focal_min: float
+    focal_max: float
+    aperture_min: float | None = None  # the widest aperture, e.g. 2.0 for an f/2 lens
+    aperture_max: float | None = None  # the smallest, e.g. 16
+    stops: str = "full"
+    mount: str | None = None
+    maker: str | None = None
+    source: str = "custom"  # custom or lensfun
+
+    @property
+    def is_prime(self) -> bool:
+        return self.focal_min == self.focal_max
+
+    def describe(self) -> str:
+        """'58 mm f/2-16, full stops, M42'."""
+        focal = f"{self.focal_min:g} mm" if self.is_prime else f"{self.focal_min:g}-{self.focal_max:g} mm"
+        if self.aperture_min and self.aperture_max:
+            aperture = f" f/{self.aperture_min:g}-{self.aperture_max:g}"
+        elif self.aperture_min:
+            aperture = f" f/{self.aperture_min:g}"
+        else:
+            aperture = ""
+        mount = f", {self.mount}" if self.mount else ""
+        return f"{focal}{aperture}, {self.stops} stops{mount}"
+
+    def constraint(self, crop_factor: float | None) -> LensConstraint:
+        """What this lens means to the model, whose focal lengths are 35 mm-equivalent."""
+        scale = crop_factor if crop_factor else None
+        return LensConstraint(
+            focal_min=self.focal_min * scale if scale else None,
+            focal_max=self.focal_max * scale if scale else None,
+            aperture_min=self.aperture_min,
+            aperture_max=self.aperture_max,
+            stops=self.stops,
+        )
+
+
+@dataclass(frozen=True)
+class LensRule:
+    """Photos matching every condition given here were taken with lens_name."""
+
+    id: int
+    lens_name: str
+    folder: str | None = None  # a folder or glob, absolute
+    camera: str | None = None  # a body's model (case-insensitive; globs allowed)
+    date_from: str | None = None  # YYYY-MM-DD, inclusive
+    date_to: str | None = None
+
+    def describe(self) -> str:
+        parts = []
+        if self.folder:
+            parts.append(f"folder {self.folder}")
+        if self.camera:
+            parts.append(f"camera {self.camera}")
+        if self.date_from or self.date_to:
+            parts.append(f"dates {self.date_from or '...'} to {self.date_to or '...'}")
+        return ", ".join(parts)
+
+    def matches(self, path: str, meta: PhotoMetadata) -> bool:
+        if self.folder and not _folder_matches(self.folder, path):
+            return False
+        if self.camera and not _camera_matches(self.camera, meta):
+            return False
+        if self.date_from or self.date_to:
+            day = _day(meta.date_taken)
+            if day is None or (self.date_from and day < self.date_from) or (self.date_to and day > self.date_to):
+                return False
+        return True
+
+
+def _folder_matches(pattern: str, path: str) -> bool:
+    """True when the file, or a folder it lies in, matches the folder or glob."""
+    here = os.path.abspath(path)
+    while True:
+        if fnmatch.fnmatch(here, pattern):
+            return True
+        parent = os.path.dirname(here)
+        if parent == here:
+            return False
+        here = parent
+
+
+def _camera_matches(pattern: str, meta: PhotoMetadata) -> bool:
+    wanted = pattern.casefold().strip()
+    names = [n.casefold() for n in (meta.model, " ".join(filter(None, (meta.make, meta.model)))) if n]
+    return any(n == wanted or fnmatch.fnmatchcase(n, wanted) for n in names)
+
+
+def _day(date_taken: str | None) -> str | None:
+    """'2021:05:03 10:00:00' -> '2021-05-03'."""
+    if not date_taken:
+        return None
+    match = re.match(r"(\d{4})[:-](\d{2})[:-](\d{2})", date_taken)
+    return "-".join(match.groups()) if match else None
+
+
+def _key(text: str) -> str:
+    """Lowercase letters, digits and dots only: 'Helios-44 58mm' ~ 'helios 44 58 mm'."""
+    return re.sub(r"[^a-z0-9.]", "", text.casefold())
+
+
+# --- parsing what users type ----------------------------------------------------------
+
+
+def parse_range(text: str, what: str, plausible: tuple[float, float]) -> tuple[float, float]:
+    """'58' -> (58, 58); '28-70' -> (28, 70); 'f/2-16' -> (2, 16)."""
+    cleaned = text.strip().lower().replace("mm", "").replace("f/", "").replace(" ", "")
+    parts = cleaned.split("-")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise LensError(f"{what} {text!r} is not a number or a range like 28-70") from None
+    if len(values) not in (1, 2):
+        raise LensError(f"{what} {text!r} is not a number or a range like 28-70")
+    lo, hi = values[0], values[-1]
+    if not (plausible[0] <= lo <= hi <= plausible[1]):
+        raise LensError(f"{what} {text!r} is out of order or implausible")
+    return lo, hi
+
+
+def custom_lens(name: str, focal: str, aperture: str | None, stops: str = "full",
+                mount: str | None = None, maker: str | None = None) -> Lens:
+    """A lens the user describes: --focal 58 or 28-70, --aperture 2-16 (or just 2)."""
+    if not name.strip():
+        raise LensError("a lens needs a name")
+    if stops not in STOPS:
+        raise LensError(f"stops must be one of {', '.join(STOPS)}")
+    f_lo, f_hi = parse_range(focal, "focal length", _PLAUSIBLE_FOCAL)
+    a_lo: float | None = None
+    a_hi: float | None = None
+    if aperture:
+        a_lo, a_hi = parse_range(aperture, "aperture", _PLAUSIBLE_APERTURE)
+        if a_lo == a_hi and "-" not in aperture:
+            a_hi = None  # only the widest aperture was given
+    return Lens(name.strip(), f_lo, f_hi, a_lo, a_hi, stops, mount, maker, "custom")
+
+
+# --- lensfun ----------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def lensfun_lenses() -> tuple[Lens, ...]:
+    """Every lens in the lensfun database that ships with lensfunpy, once per name."""
+    from .camera import _lensfun_db
+
+    seen: dict[str, Lens] = {}
+    for raw in _lensfun_db().lenses:
+        if not raw.min_focal or raw.min_focal <= 0:
+            continue
+        maker, model = (raw.maker or "").strip(), (raw.model or "").strip()
+        name = model if not maker or model.casefold().startswith(maker.casefold()) else f"{maker} {model}"
+        if name in seen:
+            continue
+        seen[name] = Lens(
+            name=name,
+            focal_min=float(raw.min_focal),
+            focal_max=float(raw.max_focal or raw.min_focal),
+            aperture_min=float(raw.min_aperture) if raw.min_aperture and raw.min_aperture > 0 else None,
+            aperture_max=float(raw.max_aperture) if raw.max_aperture and raw.max_aperture > 0 else None,
+            mount=", ".join(raw.mounts or []) or None,
+            maker=maker or None,
+            source="lensfun",
+        )
+    return tuple(sorted(seen.values(), key=lambda lens: lens.name.casefold()))
+
+
+def search_lensfun(text: str, limit: int | None = None) -> list[Lens]:
+    """Lenses whose maker and model contain every word of text ('helios 44', 'samyang 14')."""
+    tokens = [_key(t) for t in text.split() if _key(t)]
+    found = [lens for lens in lensfun_lenses() if all(t in _key(lens.name) for t in tokens)]
+    return found[:limit] if limit else found
+
+
+def pick_lensfun(text: str) -> Lens:
+    """The one lensfun lens text names: an exact name, the only match, or the only prefix match."""
+    found = search_lensfun(text)
+    if not found:
+        near = difflib.get_close_matches(text, [lens.name for lens in lensfun_lenses()], n=3, cutoff=0.5)
+        hint = f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else \
+            "; describe it yourself with --focal and --aperture"
+        raise LensError(f"lensfun has no lens matching {text!r}{hint}")
+    wanted = _key(text)
+    for rule in (lambda k: k == wanted, lambda k: k.startswith(wanted)):
+        hits = [lens for lens in found if rule(_key(lens.name)) or rule(_key(_without_maker(lens)))]
+        if len(hits) == 1:
+            return hits[0]
+    if len(found) == 1:
+        return found[0]
+    names = ", ".join(repr(lens.name) for lens in found[:8])
+    more = f" and {len(found) - 8} more" if len(found) > 8 else ""
+    raise LensError(f"{len(found)} lensfun lenses match {text!r}: {names}{more}; give the full name")
+
+
+def _without_maker(lens: Lens) -> str:
+    if lens.maker and lens.name.casefold().startswith(lens.maker.casefold()):
+        return lens.name[len(lens.maker):].strip()
+    return lens.name
+
+
+# --- storage ----------------------------------------------------------------------------
+
+
+class LensBook:
+    """The user's lenses, lens rules and camera crop factors, kept in the database."""
+
+    def __init__(self, store: Store) -> None:
+        self.db = store.db
+
+    def lenses(self) -> list[Lens]:
+        return [_lens_from_row(row) for row in self.db.query("SELECT * FROM lenses ORDER BY name COLLATE NOCASE")]
+
+    def add(self, lens: Lens, replace: bool = False) -> Lens:
+        existing = next((known for known in self.lenses() if _key(known.name) == _key(lens.name)), None)
+        if existing and not replace:
+            raise LensError(f"a lens named {existing.name!r} already exists ({existing.describe()}); "
+                            "remove it first or use --replace")
+        if existing:
+            self.remove(existing.name, keep_rules=True)
+        self.db["lenses"].insert({**asdict(lens), "added_at": now()})
+        return lens
+
+    def find(self, name: str) -> Lens | None:
+        """The known lens with this name, ignoring case, spaces and punctuation; else the only
+        known lens whose name contains it ('Helios-44' for 'KMZ Helios-44 58mm 1:2')."""
+        wanted = _key(name)
+        lenses = self.lenses()
+        for lens in lenses:
+            if _key(lens.name) == wanted:
+                return lens
+        within = [lens for lens in lenses if wanted and wanted in _key(lens.name)]
+        return within[0] if len(within) == 1 else None
+
+    def get(self, name: str) -> Lens:
+        """Like find, but an unknown name is an UnknownLens error that suggests near matches."""
+        lens = self.find(name)
+        if lens is not None:
+            return lens
+        names = [known.name for known in self.lenses()]
+        by_key = {_key(n): n for n in names}
+        near = [by_key[k] for k in difflib.get_close_matches(_key(name), list(by_key), n=3, cutoff=0.5)]
+        near += [n for n in names if _key(name) in _key(n) and n not in near]
+        lensfun = [] if near else [lens.name for lens in search_lensfun(name, limit=3)]
+        raise UnknownLens(name, near[:3], lensfun)
+
+    def remove(self, name: str, keep_rules: bool = False) -> tuple[Lens, int]:
+        """Forget a lens and (unless keep_rules) the rules that name it; returns the rule count."""
+        lens = self.get(name)
+        self.db.execute("DELETE FROM lenses WHERE name = ?", [lens.name])
+        dropped = 0
+        if not keep_rules:
+            dropped = self.db.execute("DELETE FROM lens_rules WHERE lens_name = ?", [lens.name]).rowcount
+        return lens, dropped
+
+    def rules(self) -> list[LensRule]:
+        return [LensRule(**{k: row[k] for k in ("id", "lens_name", "folder", "camera", "date_from", "date_to")})
+                for row in self.db.query("SELECT * FROM lens_rules ORDER BY id")]
+
+    def assign(self, name: str, folder: str | None = None, camera: str | None = None,
+               date_from: str | None = None, date_to: str | None = None) -> LensRule:
+        """A lasting rule: photos matching every given condition were taken with this lens."""
+        if not (folder or camera or date_from or date_to):
+            raise LensError("a rule needs at least one of --folder, --camera, --from or --to")
+        if date_from and date_to and date_from > date_to:
+            raise LensError(f"--from {date_from} is after --to {date_to}")
+        lens = self.get(name)
+        if folder:
+            folder = os.path.abspath(os.path.expanduser(folder))
+        row = {"lens_name": lens.name, "folder": folder, "camera": camera, "date_from": date_from,
+               "date_to": date_to, "added_at": now()}
+        rule_id = self.db["lens_rules"].insert(row).last_pk
+        return LensRule(int(rule_id), lens.name, folder, camera, date_from, date_to)
+
+    def unassign(self, rule_id: int) -> LensRule:
+        rule = next((r for r in self.rules() if r.id == rule_id), None)
+        if rule is None:
+            raise LensError(f"there is no lens rule {rule_id} (see `phototag lens rules`)")
+        self.db.execute("DELETE FROM lens_rules WHERE id = ?", [rule_id])
+        return rule
+
+    def set_crop(self, model: str, crop_factor: float) -> None:
+        """The user's crop factor for a body; it wins over EXIF and lensfun."""
+        if not 0.25 <= crop_factor <= 15.0:
+            raise LensError(f"crop factor {crop_factor:g} is implausible (expected 0.25 to 15)")
+        self.db["cameras"].upsert({"model": model.strip(), "crop_factor": crop_factor, "added_at": now()}, pk="model")
+
+    def unset_crop(self, model: str) -> bool:
+        return self.db.execute("DELETE FROM cameras WHERE model = ? COLLATE NOCASE", [model.strip()]).rowcount > 0
+
+    def crops(self) -> dict[str, float]:
+        """Users' crop factors by body model, as set (see camera.user_crop)."""
+        return {row["model"]: row["crop_factor"] for row in self.db.query("SELECT * FROM cameras ORDER BY model")}
+
+    def resolver(self, forced: str | None = None) -> LensResolver:
+        """Everything a scan needs to know which lens took which photo, loaded once."""
+        forced_lens = self.get(forced) if forced else None
+        return LensResolver(tuple(self.lenses()), tuple(self.rules()), forced_lens, self.crops())
+
+
+def _lens_from_row(row: dict[str, Any]) -> Lens:
+    return Lens(**{k: row[k] for k in ("name", "focal_min", "focal_max", "aperture_min", "aperture_max",
+                                       "stops", "mount", "maker", "source")})
+
+
+# --- which lens took this photo ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The lenses that may have taken a photo (several: the model picks) and how we know."""
+
+    lenses: tuple[Lens, ...] = ()
+    source: str | None = None  # scan, exif or rule
+
+    def constraints(self, crop_factor: float | None) -> tuple[LensConstraint, ...]:
+        return tuple(lens.constraint(crop_factor) for lens in self.lenses)
+
+
+NO_LENS = Resolution()
+
+
+@dataclass(frozen=True)
+class LensResolver:
+    """A stage of the scan: metadata and the user's lens facts in, candidate lenses out.
+
+    In order of trust: the scan's --lens; the LensModel the body recorded, where it names a
+    known lens; the rules that match the photo (all of them: several lenses are candidates).
+    """
+
+    lenses: tuple[Lens, ...] = ()
+    rules: tuple[LensRule, ...] = ()
+    forced: Lens | None = None
+    crops: dict[str, float] = field(default_factory=dict)
+
+    def resolve(self, path: str, meta: PhotoMetadata | None) -> Resolution:
+        if self.forced is not None:
+            return Resolution((self.forced,), "scan")
+        if meta is None:
+            return NO_LENS
+        named = self._from_lens_model(meta.lens_model)
+        if named:
+            return Resolution(named, "exif")
+        by_name = {lens.name: lens for lens in self.lenses}
+        matched: list[Lens] = []
+        for rule in self.rules:
+            lens = by_name.get(rule.lens_name)
+            if lens is not None and lens not in matched and rule.matches(path, meta):
+                matched.append(lens)
+        return Resolution(tuple(matched), "rule") if matched else NO_LENS
+
+    def _from_lens_model(self, lens_model: str | None) -> tuple[Lens, ...]:
+        """Known lenses named by Exif.Photo.LensModel: exact, else the longest contained name."""
+        if not lens_model or not self.lenses:
+            return ()
+        said = _key(lens_model)
+        if len(said) < 3:
+            return ()
+        scored: list[tuple[int, Lens]] = []
+        for lens in self.lenses:
+            keys = {_key(lens.name), _key(_without_maker(lens))}
+            if said in keys:
+                return (lens,)
+            hits = [len(k) for k in keys if len(k) >= 5 and (k in said or said in k)]
+            if hits:
+                scored.append((max(hits), lens))
+        if not scored:
+            return ()
+        best = max(score for score, _ in scored)
+        return tuple(lens for score, lens in scored if score == best)
+
+    def fingerprint(self) -> str | None:
+        """Changes whenever the lens facts a scan uses change; None when there are none."""
+        if not (self.lenses or self.rules or self.forced or self.crops):
+            return None
+        facts = {
+            "lenses": [asdict(lens) for lens in self.lenses],
+            "rules": [asdict(rule) | {"id": 0} for rule in self.rules],
+            "forced": asdict(self.forced) if self.forced else None,
+            "crops": self.crops,
+        }
+        return hashlib.sha1(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def lens_names(lenses: Iterable[Lens]) -> list[str]:
+    return [lens.name for lens in lenses]

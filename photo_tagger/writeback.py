@@ -1,0 +1,375 @@
+"""Write stored estimates into photos (or XMP sidecars), atomically, verified, recorded.
+
+A write stage reads what the database holds; it never predicts. For each photo it plans
+which values may be written, builds the new file in memory with pyexiv2, verifies it
+(tags read back as meant, image data byte-identical, every other tag unchanged, maker
+notes included), and hands it to a writer. `FileWriter` records the write in the database
+(state 'pending'), writes a temporary copy in the same folder, fsyncs it, checks it on disk,
+`os.replace`s it over the original, fsyncs the folder and marks the write done. A crash at
+any point leaves the original or the complete new file, never a mix, and the pending row
+is settled by the next run. `NoOpWriter` has the same interface and writes nothing: that
+is `--dry-run`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .discover import display_path
+from .errors import MetadataWriteError
+from .atomic import discard, file_hash, locked, remove_stale_temps, sha256, write_temp
+from .atomic import replace as replace_file
+from .store import Store, now
+from .tagio import modify, read_tags, undo_record, verify
+from .xmp import (
+    EMPTY_PACKET,
+    FNUMBER,
+    FOCAL_LENGTH,
+    PREFIX,
+    XMP_TWINS,
+    Estimate,
+    exif_tags,
+    register_namespace,
+    sidecar_candidates,
+    sidecar_path,
+    xmp_tags,
+)
+
+DEFAULT_MIN_CONFIDENCE = 0.5
+IN_FILE_FORMATS = frozenset({".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".png", ".webp"})
+ALREADY = "already written"
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    """What the user asked of a write stage."""
+
+    paths: tuple[str, ...] = ()  # empty: every predicted photo in the database
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE
+    sidecar: bool = False  # write photo.ext.xmp for every format, never the photo itself
+    keep_mtime: bool = True
+
+
+@dataclass
+class WriteSummary:
+    """Counts for the summary line; held_back maps each reason to how many photos it kept."""
+
+    dry_run: bool = False
+    run_id: int = 0
+    written: int = 0
+    into_sidecars: int = 0
+    already_written: int = 0
+    held_back: Counter[str] = field(default_factory=Counter)
+    failed: int = 0
+    settled: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    planned: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run, "written": self.written, "into_sidecars": self.into_sidecars,
+            "already_written": self.already_written, "held_back": dict(self.held_back),
+            "failed": self.failed, "settled": self.settled,
+        }
+
+
+@dataclass(frozen=True)
+class Job:
+    """One verified write, ready to be committed: everything undo needs comes with it."""
+
+    photo: str  # display path of the photo (the database key)
+    photo_bytes: bytes | None  # the photo's real path in bytes, when it differs from the display form
+    target: str  # the file replaced: the photo, or its sidecar
+    method: str  # 'exif' or 'sidecar'
+    before: bytes | None  # the target's bytes before (None: a new sidecar)
+    after: bytes
+    tags_before: dict[str, dict[str, Any]]
+    tags_after: dict[str, dict[str, str]]
+    undo_kind: str  # 'jpeg_header', 'whole', 'tags' or 'sidecar_new'
+    undo_blob: bytes | None
+    like: os.stat_result | None  # whose mode, owner and times the new file keeps
+
+
+class Writer(Protocol):
+    """Commits verified jobs and keeps the database in step with the files."""
+
+    def commit(self, job: Job, keep_mtime: bool) -> None: ...
+
+    def note(self, path: str, note: str | None) -> None: ...
+
+    def settle(self) -> int: ...
+
+
+class FileWriter:
+    """Writes for real: pending row, temp copy, fsync, verify on disk, replace, fsync, done."""
+
+    def __init__(self, store: Store, run_id: int) -> None:
+        self.store = store
+        self.run_id = run_id
+
+    def commit(self, job: Job, keep_mtime: bool) -> None:
+        entry = {
+            "run_id": self.run_id, "path": job.photo, "path_bytes": job.photo_bytes,
+            "target": os.fsencode(job.target), "method": job.method,
+            "tags_before": json.dumps(job.tags_before), "tags_after": json.dumps(job.tags_after),
+            "hash_before": sha256(job.before) if job.before is not None else None,
+            "hash_after": sha256(job.after),
+            "mtime_before": job.like.st_mtime_ns if job.like and job.before is not None else None,
+            "size_before": len(job.before) if job.before is not None else None,
+            "undo_kind": job.undo_kind, "undo_blob": job.undo_blob,
+        }
+        mtime = job.like.st_mtime_ns if (job.like and keep_mtime and job.method == "exif") else None
+        temp = write_temp(job.target, job.after, job.like, mtime)
+        try:
+            write_id = self.store.begin_write(entry)
+        except BaseException:
+            discard(temp)
+            raise
+        try:
+            replace_file(temp, job.target)
+        except BaseException:
+            self.store.drop_write(write_id)
+            raise
+        info = os.stat(job.target)
+        if job.method == "exif":
+            self.store.finish_write(write_id, info.st_size, info.st_mtime_ns)
+        else:
+            self.store.finish_write(write_id)
+
+    def note(self, path: str, note: str | None) -> None:
+        self.store.note_write(path, note)
+
+    def settle(self) -> int:
+        """Finish what a killed run left: pending writes that reached the file become done,
+        the others are forgotten. Returns how many were settled."""
+        return settle_pending(self.store)
+
+
+class NoOpWriter:
+    """--dry-run: the same stage, every check made, nothing written to files or database."""
+
+    def commit(self, job: Job, keep_mtime: bool) -> None:
+        return None
+
+    def note(self, path: str, note: str | None) -> None:
+        return None
+
+    def settle(self) -> int:
+        return 0
+
+
+class WriteStage:
+    """Apply stored estimates to the photos selected by the options."""
+
+    def __init__(self, store: Store, writer: Writer, options: WriteOptions, dry_run: bool = False) -> None:
+        self.store = store
+        self.writer = writer
+        self.options = options
+        self.summary = WriteSummary(dry_run=dry_run)
+
+    def run(self) -> WriteSummary:
+        register_namespace()
+        self.summary.settled = self.writer.settle()
+        rows = [r for r in self.store.predicted_rows() if selected(r["path"], self.options.paths)]
+        remove_stale_temps({os.path.dirname(real_path(r)) for r in rows})
+        for row in rows:
+            if row["written"]:
+                self.summary.already_written += 1
+                continue
+            self._one(row)
+        return self.summary
+
+    def _one(self, row: dict[str, Any]) -> None:
+        path = row["path"]
+        try:
+            outcome = self._plan_and_commit(row)
+        except MetadataWriteError as exc:
+            self.summary.failed += 1
+            self.summary.errors.append((path, str(exc)))
+            self.writer.note(path, f"failed: {exc}")
+            return
+        if outcome is ALREADY:
+            self.summary.already_written += 1
+            return
+        if isinstance(outcome, str):
+            self.summary.held_back[outcome] += 1
+            self.writer.note(path, outcome)
+            return
+        self.summary.written += 1
+        self.summary.into_sidecars += outcome.method == "sidecar"
+        self.summary.planned.append((path, {k.rsplit(".", 1)[1]: v for k, v in outcome.tags_after["exif"].items()}))
+
+    def _plan_and_commit(self, row: dict[str, Any]) -> Job | str:
+        est, reason = choose(row, self.options.min_confidence)
+        if est is None:
+            return reason
+        photo = real_path(row)
+        sidecar = self.options.sidecar or os.path.splitext(photo)[1].lower() not in IN_FILE_FORMATS
+        try:
+            with locked(photo):
+                row = self.store.photo(row["path"]) or row  # another run may have written it meanwhile
+                if row["written"]:
+                    return ALREADY
+                info = os.stat(photo)
+                if (info.st_size, info.st_mtime_ns) != (row["size"], row["mtime_ns"]):
+                    return "the file changed since it was scanned (scan it again)"
+                if not sidecar and not _writable(photo, info):
+                    raise MetadataWriteError("the file is read-only; it was left untouched (use --sidecar to write beside it)")
+                with open(photo, "rb") as handle:
+                    data = handle.read()
+                job = (build_sidecar_job if sidecar else build_exif_job)(row, photo, data, info, est)
+                if isinstance(job, str):
+                    return job
+                self.writer.commit(job, self.options.keep_mtime)
+                return job
+        except OSError as exc:
+            raise MetadataWriteError(f"it could not be written ({_os_reason(exc)}); the original is untouched") from exc
+
+
+def _writable(path: str, info: os.stat_result) -> bool:
+    """A read-only file says 'do not modify', even to root (who may write anything)."""
+    return bool(info.st_mode & 0o222) and (os.geteuid() == 0 or os.access(path, os.W_OK))
+
+
+def choose(row: dict[str, Any], min_confidence: float) -> tuple[Estimate | None, str]:
+    """Which stored values may be written; FNumber and focal length are judged separately."""
+    if row["status"] != "predicted":
+        return None, "not an estimate"
+    f_ok = row["fnumber"] is not None and (row["fnumber_confidence"] or 0.0) >= min_confidence
+    l_ok = row["focal_length_35mm"] is not None and (row["focal_length_confidence"] or 0.0) >= min_confidence
+    has_real_focal = row["focal_length"] is not None
+    if not f_ok and not (l_ok and has_real_focal):
+        if l_ok and not has_real_focal:
+            return None, "confidence below the minimum for FNumber, crop factor unknown for focal length"
+        return None, f"confidence below {min_confidence:g}"
+    est = Estimate(
+        fnumber=row["fnumber"] if f_ok else None,
+        focal_length=row["focal_length"] if l_ok and has_real_focal else None,
+        focal_length_35mm=row["focal_length_35mm"] if l_ok and has_real_focal else None,
+        fnumber_confidence=row["fnumber_confidence"],
+        focal_length_confidence=row["focal_length_confidence"],
+        model_version=row["model_version"],
+    )
+    return est, ""
+
+
+def _without_present(est: Estimate, exif: dict[str, str], xmp: dict[str, Any]) -> Estimate:
+    """Drop a value the file already records (present and nonzero), unless phototag wrote it."""
+    ours = set(str(xmp.get(f"Xmp.{PREFIX}.EstimatedTags", "")).split(","))
+    present = {
+        key for key in (FNUMBER, FOCAL_LENGTH)
+        if key.rsplit(".", 1)[1] not in ours and (_nonzero(exif.get(key)) or _nonzero(xmp.get(XMP_TWINS[key])))
+    }
+    fnumber = None if FNUMBER in present else est.fnumber
+    focal = None if FOCAL_LENGTH in present else est.focal_length
+    return Estimate(fnumber, focal, est.focal_length_35mm if focal is not None else None,
+                    est.fnumber_confidence, est.focal_length_confidence, est.model_version)
+
+
+def _nonzero(value: Any) -> bool:
+    from .metadata import parse_number
+
+    number = parse_number(value) if isinstance(value, str) else None
+    return bool(number and number > 0)
+
+
+def build_exif_job(row: dict[str, Any], photo: str, data: bytes, info: os.stat_result, est: Estimate) -> Job | str:
+    """The photo with the estimates in its EXIF and XMP, verified in memory."""
+    exif, xmp = read_tags(data)
+    est = _without_present(est, exif, xmp)
+    if est.empty:
+        return "the file already records its lens values"
+    want_exif = exif_tags(est)
+    want_xmp = xmp_tags(est, now())
+    new = modify(data, want_exif, want_xmp)
+    verify(data, new, want_exif, want_xmp, photo)
+    undo_kind, blob = undo_record(data)
+    return Job(
+        photo=row["path"], photo_bytes=row["path_bytes"], target=photo, method="exif",
+        before=data, after=new,
+        tags_before={"exif": {k: exif.get(k) for k in want_exif}, "xmp": {k: xmp.get(k) for k in want_xmp}},
+        tags_after={"exif": want_exif, "xmp": want_xmp},
+        undo_kind=undo_kind, undo_blob=blob, like=info,
+    )
+
+
+def build_sidecar_job(row: dict[str, Any], photo: str, data: bytes, info: os.stat_result, est: Estimate) -> Job | str:
+    """photo.ext.xmp with the estimates, created or updated; the photo itself is not touched."""
+    try:
+        exif, xmp = read_tags(data)
+    except MetadataWriteError:  # a format pyexiv2 cannot parse: the sidecars still speak for it
+        exif, xmp = {}, {}
+    target = sidecar_path(photo)
+    existing: bytes | None = None
+    for candidate in sidecar_candidates(photo):
+        if os.path.isfile(candidate):
+            with open(candidate, "rb") as handle:
+                content = handle.read()
+            if candidate == target:
+                existing = content
+            xmp = {**xmp, **read_tags(content)[1]}
+    est = _without_present(est, exif, xmp)
+    if est.empty:
+        return "the file or its sidecar already records its lens values"
+    want_exif = exif_tags(est)
+    want_xmp = xmp_tags(est, now())
+    packet_xmp = read_tags(existing)[1] if existing else {}
+    new = modify(existing or EMPTY_PACKET, {}, want_xmp)
+    verify(existing or EMPTY_PACKET, new, {}, want_xmp, target)
+    like = os.stat(target) if existing is not None else None
+    return Job(
+        photo=row["path"], photo_bytes=row["path_bytes"], target=target, method="sidecar",
+        before=existing, after=new,
+        tags_before={"exif": {}, "xmp": {k: packet_xmp.get(k) for k in want_xmp}},
+        tags_after={"exif": want_exif, "xmp": want_xmp},
+        undo_kind="sidecar_new" if existing is None else "whole",
+        undo_blob=None if existing is None else zlib.compress(existing),
+        like=like,
+    )
+
+
+def settle_pending(store: Store) -> int:
+    """Make the database agree with the files after a crash between record and replace."""
+    settled = 0
+    for entry in store.pending_writes():
+        target = os.fsdecode(entry["target"])
+        current = file_hash(target)
+        if current == entry["hash_after"]:
+            if entry["method"] == "exif":
+                info = os.stat(target)
+                store.finish_write(entry["id"], info.st_size, info.st_mtime_ns)
+            else:
+                store.finish_write(entry["id"])
+        else:  # the replace never happened (or the file changed since): nothing was written
+            store.drop_write(entry["id"])
+        settled += 1
+    return settled
+
+
+# --- small helpers ---------------------------------------------------------------------
+
+
+def real_path(row: dict[str, Any]) -> str:
+    """The file's real name: the stored bytes when the display form differs."""
+    return os.fsdecode(row["path_bytes"]) if row.get("path_bytes") else row["path"]
+
+
+def selected(shown: str, paths: Sequence[str]) -> bool:
+    """Whether a stored (display) path lies at or under one of the given paths."""
+    if not paths:
+        return True
+    for given in paths:
+        root = display_path(os.path.abspath(given)).rstrip("/")
+        if shown == root or shown.startswith(root + "/"):
+            return True
+    return False
+
+
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
