@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from .errors import MetadataError
+from .xmp import NAMESPACE, PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -126,13 +127,20 @@ def from_exif(exif: dict[str, str]) -> PhotoMetadata:
 
 
 def read_metadata(data: bytes) -> PhotoMetadata:
-    """Read EXIF from a file's bytes (read once, shared with the decoder)."""
+    """Read EXIF from a file's bytes (read once, shared with the decoder).
+
+    Values phototag itself wrote (listed in its XMP mark) count as absent: they are
+    estimates, not what the camera recorded, and must never become training labels.
+    """
     import pyexiv2
 
     quiet_exiv2()
     try:
         with pyexiv2.ImageData(data) as image:
             exif = image.read_exif()
+            if NAMESPACE.encode() in data:
+                estimated = str(image.read_xmp().get(f"Xmp.{PREFIX}.EstimatedTags", ""))
+                exif = {k: v for k, v in exif.items() if k.rsplit(".", 1)[-1] not in estimated.split(",")}
     except (RuntimeError, UnicodeDecodeError, ValueError) as exc:
         if "unknown image type" in str(exc):
             raise MetadataError("it is not an image file (its content matches no image format)") from exc

@@ -338,3 +338,15 @@ def _empty_packet() -> bytes:
     from photo_tagger.xmp import EMPTY_PACKET
 
     return EMPTY_PACKET
+
+
+def test_a_rescan_never_mistakes_phototags_own_estimates_for_camera_exif(tmp_path, tiny_model):
+    photo = make_photo(tmp_path / "lib" / "manual.jpg", exif=camera_exif(None, None), seed=2)
+    db = tmp_path / "t.db"
+    scan(tmp_path / "lib", tiny_model, db, "--write-exif", "--min-confidence", "0")
+    with pyexiv2.Image(str(photo)) as image:
+        assert image.read_exif().get("Exif.Photo.FNumber"), "the estimate was written"
+    forced = run("scan", str(tmp_path / "lib"), "--db", str(db), "--model", str(tiny_model), "--workers", "1", "--force")
+    assert "0 already had lens EXIF, 1 predicted" in forced.output
+    row = sqlite3.connect(db).execute("SELECT status, exif_fnumber, exif_focal_length FROM photos").fetchone()
+    assert row == ("predicted", None, None)
