@@ -35,6 +35,7 @@ from .xmp import (
     XMP_TWINS,
     Estimate,
     exif_tags,
+    same_value,
     register_namespace,
     sidecar_candidates,
     sidecar_path,
@@ -259,6 +260,17 @@ def choose(row: dict[str, Any], min_confidence: float) -> tuple[Estimate | None,
     return est, ""
 
 
+def _carries(est: Estimate, exif: dict[str, str], xmp: dict[str, Any]) -> bool:
+    """The file (or sidecar) already holds exactly these estimates from this model, so
+    writing again would change nothing: a rescan, or two scans racing, must not rewrite it."""
+    want = exif_tags(est)
+    return (
+        bool(want)
+        and xmp.get(f"Xmp.{PREFIX}.ModelVersion") == est.model_version
+        and all(same_value(exif.get(key) or xmp.get(XMP_TWINS[key]), value) for key, value in want.items())
+    )
+
+
 def _without_present(est: Estimate, exif: dict[str, str], xmp: dict[str, Any]) -> Estimate:
     """Drop a value the file already records (present and nonzero), unless phototag wrote it."""
     ours = set(str(xmp.get(f"Xmp.{PREFIX}.EstimatedTags", "")).split(","))
@@ -282,6 +294,8 @@ def _nonzero(value: Any) -> bool:
 def build_exif_job(row: dict[str, Any], photo: str, data: bytes, info: os.stat_result, est: Estimate) -> Job | str:
     """The photo with the estimates in its EXIF and XMP, verified in memory."""
     exif, xmp = read_tags(data)
+    if _carries(est, exif, xmp):
+        return ALREADY
     est = _without_present(est, exif, xmp)
     if est.empty:
         return "the file already records its lens values"
@@ -314,6 +328,8 @@ def build_sidecar_job(row: dict[str, Any], photo: str, data: bytes, info: os.sta
             if candidate == target:
                 existing = content
             xmp = {**xmp, **read_tags(content)[1]}
+    if _carries(est, {}, xmp):
+        return ALREADY
     est = _without_present(est, exif, xmp)
     if est.empty:
         return "the file or its sidecar already records its lens values"

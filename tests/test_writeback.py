@@ -350,3 +350,19 @@ def test_a_rescan_never_mistakes_phototags_own_estimates_for_camera_exif(tmp_pat
     assert "0 already had lens EXIF, 1 predicted" in forced.output
     row = sqlite3.connect(db).execute("SELECT status, exif_fnumber, exif_focal_length FROM photos").fetchone()
     assert row == ("predicted", None, None)
+
+
+def test_writing_the_same_estimates_again_changes_nothing(tmp_path, tiny_model):
+    lib = tmp_path / "lib"
+    make_photo(lib / "a.jpg", exif=camera_exif(None, None), seed=2)
+    make_photo(lib / "b.png", exif=camera_exif(None, None), seed=3)
+    db = tmp_path / "t.db"
+    scan(lib, tiny_model, db, "--write-exif", "--min-confidence", "0")
+    after_first = {p.name: p.read_bytes() for p in lib.iterdir()}
+    # a forced rescan predicts the same values again (the written ones count as absent) ...
+    scan(lib, tiny_model, db, "--force")
+    again = run("write", "--db", str(db), "--min-confidence", "0")
+    # ... and writing them a second time is recognised as done, not repeated
+    assert "0 written" in again.output and "2 already written" in again.output, again.output
+    assert {p.name: p.read_bytes() for p in lib.iterdir()} == after_first
+    assert len(writes(db)) == 2
