@@ -263,10 +263,12 @@ def _errors_to_exit() -> Iterator[None]:
         sys.exit(130)
 
 
+# Command groups living in their own modules; imported last because they use `cli`'s helpers.
 from .cli_lens import camera_group, lens_group  # noqa: E402
+from .cli_train import models_command, train_command  # noqa: E402
 
-cli.add_command(lens_group)
-cli.add_command(camera_group)
+for _command in (lens_group, camera_group, train_command, models_command):
+    cli.add_command(_command)
 
 
 def main() -> None:

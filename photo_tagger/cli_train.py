@@ -1,0 +1,115 @@
+"""`phototag train` (self-calibration on your own library) and `phototag models`.
+
+Register with `cli.add_command(train_command)` and `cli.add_command(models_command)`.
+torch is imported only when `train` runs, so `scan` never pays for it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import click
+
+from .config import default_db_path
+from .errors import PhototagError
+
+INSTALL_HINT = "phototag train needs PyTorch and onnx: pip install 'phototag[train]'"
+
+
+def _require_training_extra() -> None:
+    missing = [m for m in ("torch", "onnx") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise click.ClickException(f"{INSTALL_HINT} (missing: {', '.join(missing)})")
+
+
+def _user_crops(db_path: Path | None) -> dict[str, float]:
+    """Crop factors set with `phototag camera set`, so train resolves bodies as scan does."""
+    path = db_path or default_db_path()
+    if not path.is_file():
+        return {}
+    from .lenses import LensBook
+    from .store import Store
+
+    with Store(path) as store:
+        return LensBook(store).crops()
+
+
+@click.command("train")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=str))
+@click.option("--epochs", type=click.IntRange(1, 10_000), default=600, show_default=True, help="Most passes over the photos (early stopping usually ends sooner).")
+@click.option("--min-photos", type=click.IntRange(3, None), default=30, show_default=True, help="Refuse to train with fewer labeled photos than this.")
+@click.option("--finetune", is_flag=True, help="Also train the backbone's last blocks (not implemented yet).")
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="Model to start from (default: your active model, else the shipped one).")
+@click.option("--workers", type=click.IntRange(0, 256), default=0, help="Metadata-reading processes (default: one per CPU core).")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Database holding your `phototag camera set` crop factors.")
+def train_command(paths: tuple[str, ...], epochs: int, min_photos: int, finetune: bool, model_path: Path | None, workers: int, db_path: Path | None) -> None:
+    """Adapt phototag to your cameras using the photos in PATHS that do carry lens EXIF.
+
+    The adapted model is tested on held-out photos next to the current model and
+    installed (and used by `scan`) only if it does better.
+    """
+    _require_training_extra()
+    from .trainer.selfcal import SelfCalOptions, find_photos, self_calibrate
+
+    try:
+        options = SelfCalOptions(paths, epochs, min_photos, finetune, model_path, workers or None, _user_crops(db_path))
+        found = find_photos(options)
+        _print_found(found)
+        result = self_calibrate(options, found)
+    except PhototagError as exc:
+        raise click.ClickException(str(exc)) from exc
+    _print_comparison(result)
+
+
+def _print_found(found) -> None:  # type: ignore[no-untyped-def]
+    click.echo(f"{len(found.photos)} labeled photos found; left out: {found.unresolved_crop} with an unknown "
+               f"crop factor (set it with `phototag camera set`), {found.unlabeled} without lens EXIF, "
+               f"{found.out_of_range} with implausible values, {found.errors} unreadable")
+    for body, count in found.per_body().items():
+        click.echo(f"  {count:5d}  {body}")
+
+
+def _print_comparison(result) -> None:  # type: ignore[no-untyped-def]
+    sizes = result.split_sizes
+    click.echo(f"trained on {sizes.get('train')} photos, validated on {sizes.get('validation')}, "
+               f"tested on {sizes.get('test')} held-out photos")
+    click.echo(f"{'':24}{'current':>10}{'adapted':>10}{'median':>10}")
+    rows = (("FNumber within one stop", "fnumber", "within_one_stop"),
+            ("FNumber MAPE %", "fnumber", "mape"),
+            ("focal within 20%", "focal35", "within_20_percent"),
+            ("focal MAPE %", "focal35", "mape"))
+    for label, target, key in rows:
+        values = (result.current["model"], result.adapted["model"], result.adapted["baseline"])
+        click.echo(f"{label:24}" + "".join(f"{v[target][key]:>10.3f}" for v in values))
+    if result.installed:
+        click.echo(f"installed {result.installed.name}; `phototag scan` now uses it")
+    else:
+        click.echo(f"kept {result.base_model.name}: the adapted model was not better on the held-out photos")
+
+
+@click.command("models")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def models_command(fmt: str) -> None:
+    """List the installed models (shipped and your own) with their held-out figures."""
+    from .trainer.catalog import installed_models
+
+    rows = installed_models()
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        mark = "*" if row["active"] else " "
+        if "error" in row:
+            click.echo(f"{mark} {row['name']} ({row['origin']}): unusable: {row['error']}")
+            continue
+        click.echo(f"{mark} {row['name']} ({row['origin']}, {row.get('version')}): "
+                   f"FNumber within one stop {_pct(row.get('fnumber_within_one_stop'))}, "
+                   f"focal within 20% {_pct(row.get('focal35_within_20_percent'))} "
+                   f"on {row.get('test_n') or '?'} held-out photos")
+    click.echo(f"{len(rows)} models; * = used by scan", err=True)
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"

@@ -1,0 +1,154 @@
+"""The trainer end to end on tiny real photos: train, export, check, scan, self-calibrate."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+
+from click.testing import CliRunner  # noqa: E402
+
+from photo_tagger.analyse import Task, analyse  # noqa: E402
+from photo_tagger.cli import cli  # noqa: E402
+from photo_tagger.cli_train import models_command, train_command  # noqa: E402
+from photo_tagger.infer import Predictor  # noqa: E402
+from photo_tagger.modelspec import default_spec  # noqa: E402
+from photo_tagger.preprocess import prepare  # noqa: E402
+from photo_tagger.trainer.augment import IDENTITY, Variant, relabel, render  # noqa: E402
+from photo_tagger.trainer.harvest import harvest  # noqa: E402
+from photo_tagger.trainer.heads import HeadConfig  # noqa: E402
+from photo_tagger.trainer.split import split  # noqa: E402
+from photo_tagger.trainer.starter import build  # noqa: E402
+from photo_tagger.trainer.train import TrainConfig, inference_inputs  # noqa: E402
+from photos import camera_exif, make_photo  # noqa: E402
+
+SIZE = 96  # small input: the test is about the plumbing, not accuracy
+LENSES = [(1.8, 28), (2.8, 50), (4.0, 85), (5.6, 35), (8.0, 24), (2.0, 35), (11.0, 200), (3.5, 18)]
+
+
+def make_library(root: Path, count: int = 12) -> Path:
+    """Labeled photos from one APS-C body (FocalLengthIn35mmFilm gives the crop factor)."""
+    for i in range(count):
+        fnumber, focal = LENSES[i % len(LENSES)]
+        exif = camera_exif(fnumber, focal, make="NIKON CORPORATION", model="NIKON D7000",
+                           focal35=round(focal * 1.5), exposure=f"1/{60 * (i + 1)}")
+        make_photo(root / f"p{i:02d}.jpg", size=(320, 240), exif=exif, seed=i)
+    make_photo(root / "manual.jpg", size=(320, 240), exif=camera_exif(None, None), seed=99)
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, Path]:
+    root = make_library(tmp_path_factory.mktemp("library"))
+    out = tmp_path_factory.mktemp("model")
+    config = TrainConfig(input_size=SIZE, crops=(1.0, 1.6), heads=HeadConfig(epochs=1))
+    info = build(harvest([root], workers=1).photos, config, out, out / "cache", name="tiny-trained.onnx")
+    return out / "tiny-trained.onnx", info, root
+
+
+def test_training_run_exports_a_model_that_scan_uses(trained, tmp_path):
+    model, info, library = trained
+    assert info["export_max_abs_diff"] < 1e-3
+    assert {"test", "baseline_test", "per_body_test", "training_data"} <= set(info)
+    assert model.with_suffix(".md").is_file() and model.with_suffix(".json").is_file()
+    spec = Predictor(model, "cpu").spec
+    assert spec.input_size == SIZE and spec.combine in ("dof", "exposure", "product")
+    result = CliRunner().invoke(cli, ["scan", str(library), "--db", str(tmp_path / "t.db"),
+                                      "--model", str(model), "--workers", "1"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "1 predicted" in result.output
+
+
+def test_onnx_agrees_with_torch_on_a_real_batch_of_any_size(trained):
+    model, _, library = trained
+    from photo_tagger.trainer.backbone import load_backbone
+    from photo_tagger.trainer.export import PhototagNet, check, heads_from_onnx
+    from photo_tagger.trainer.heads import Heads, bin_sizes
+
+    spec = Predictor(model, "cpu").spec
+    heads = heads_from_onnx(model, Heads(1280, 9, bin_sizes(spec)))
+    photos = harvest([library], workers=1).photos
+    for batch in (1, 3):
+        images, aux = inference_inputs(photos[:batch], spec)
+        assert check(PhototagNet(load_backbone("lite0"), heads), model, images, aux) < 1e-3
+
+
+def test_evaluation_input_is_the_inference_input(trained):
+    _, _, library = trained
+    spec = default_spec("t", SIZE)
+    photos = harvest([library], workers=1).photos
+    images, aux = inference_inputs(photos[:2], spec)
+    for i, photo in enumerate(photos[:2]):
+        scanned = analyse(Task(photo.path, 0, 0, predict_if_labeled=True), spec)
+        assert scanned.image is not None and scanned.aux is not None
+        assert np.array_equal(images[i], scanned.image)
+        assert np.array_equal(aux[i], scanned.aux)
+        data = Path(photo.path).read_bytes()
+        assert np.array_equal(render(data, spec, IDENTITY), prepare(data, spec))
+
+
+def test_crop_augmentation_changes_labels_like_a_smaller_sensor(trained):
+    photo = harvest([trained[2]], workers=1).photos[0]
+    focal35, aux = relabel(photo.focal35, photo.aux, Variant(crop=2.0))
+    assert focal35 == pytest.approx(photo.focal35 * 2)
+    assert aux[7] == pytest.approx(photo.aux[7] + 1.0)  # log2_crop_factor
+    image = render(Path(photo.path).read_bytes(), default_spec("t", SIZE), Variant(crop=2.0, jpeg_quality=40))
+    assert image.shape == (3, SIZE, SIZE)
+
+
+def test_split_keeps_copies_of_a_photo_together(trained):
+    photos = harvest([trained[2]], workers=1).photos
+    doubled = photos + [replace(p, path=p.path + ".copy") for p in photos]
+    parts = split(doubled, seed=1)
+    for part in parts:
+        names = {doubled[i].path.removesuffix(".copy") for i in part}
+        for other in parts:
+            if other is not part:
+                assert not names & {doubled[i].path.removesuffix(".copy") for i in other}
+
+
+def test_train_refuses_too_few_photos_and_lists_bodies(trained):
+    result = CliRunner().invoke(train_command, [str(trained[2]), "--min-photos", "50", "--model", str(trained[0])])
+    assert result.exit_code == 1
+    assert "12 labeled photos found" in result.output and "NIKON D7000" in result.output
+    assert "at least 50" in result.output
+
+
+def test_self_calibration_compares_on_held_out_photos(trained, phototag_home):
+    model, _, library = trained
+    result = CliRunner().invoke(train_command, [str(library), "--min-photos", "5", "--epochs", "3",
+                                                "--model", str(model), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "current" in result.output and "adapted" in result.output
+    active = phototag_home / "models" / "active.json"
+    if "installed" in result.output:
+        name = json.loads(active.read_text())["model"]
+        assert (phototag_home / "models" / name).is_file()
+        listed = CliRunner().invoke(models_command, ["--format", "json"])
+        assert any(r["name"] == name and r["active"] for r in json.loads(listed.output))
+    else:
+        assert "kept" in result.output and not active.exists()
+
+
+def test_models_lists_models_without_torch_in_scan_path():
+    code = ("import sys; import photo_tagger.cli, photo_tagger.cli_train, photo_tagger.trainer.catalog; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_train_without_the_extra_explains_how_to_install(monkeypatch, tmp_path):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+    result = CliRunner().invoke(train_command, [str(tmp_path)])
+    assert result.exit_code == 1
+    assert "pip install 'phototag[train]'" in result.output

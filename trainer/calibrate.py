@@ -1,0 +1,119 @@
+"""Fit on validation what the spec carries: temperatures, the combine route, range biases.
+
+All choices are scored with `estimate.estimate`, the inference code, on validation rows
+only; the test split never reaches this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from ..estimate import estimate, softmax
+from ..modelspec import COMBINE_MODES, OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35, ModelSpec
+from ..estimate import FOCAL_TOLERANCE, ONE_STOP
+from .evaluate import model_figures, within
+
+TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(4.0), 33))
+MIN_PER_RANGE = 5
+SHRINK = 10.0  # a range's bias factor is shrunk toward 1 as if it had SHRINK more photos at 1
+
+
+def nearest(bins: np.ndarray, values: np.ndarray, log: bool = True) -> np.ndarray:
+    a, b = (np.log(bins), np.log(values)) if log else (bins, values)
+    return np.abs(a[None, :] - b[:, None]).argmin(1)
+
+
+def nll(probs: np.ndarray, index: np.ndarray) -> float:
+    return float(-np.mean(np.log(probs[np.arange(len(index)), index] + 1e-12)))
+
+
+def fit_temperature(logits: np.ndarray, index: np.ndarray) -> float:
+    """The temperature with the lowest negative log-likelihood of the true bin."""
+    scores = [nll(softmax(logits, t), index) for t in TEMPERATURES]
+    return float(TEMPERATURES[int(np.argmin(scores))])
+
+
+def route_scores(spec: ModelSpec, outputs: dict[str, np.ndarray], aux: np.ndarray,
+                 f_true: np.ndarray, l_true: np.ndarray) -> dict[str, dict]:
+    """Validation figures of each FNumber route (dof, exposure, product)."""
+    return {mode: model_figures(estimate(spec, outputs, aux, mode), f_true, l_true)["fnumber"]
+            for mode in COMBINE_MODES}
+
+
+def route_key(figures: dict[str, float]) -> tuple[float, float]:
+    """Rank routes by the share within one stop, then by MSLE."""
+    return (-figures["within_one_stop"], figures["msle"])
+
+
+def fit_bias(pred: np.ndarray, true: np.ndarray, ranges: int = 3) -> list[list[float]]:
+    """Per range of the estimate, the shrunk median ratio true/estimate (empty if too few photos)."""
+    if len(pred) < MIN_PER_RANGE * ranges:
+        ranges = max(1, len(pred) // MIN_PER_RANGE)
+    if len(pred) < MIN_PER_RANGE:
+        return []
+    bounds = list(np.quantile(pred, np.linspace(0, 1, ranges + 1)[1:-1])) + [float("inf")]
+    table, low = [], -np.inf
+    for bound in bounds:
+        mask = (pred > low) & (pred <= bound)
+        n = int(mask.sum())
+        log_ratio = float(np.median(np.log(true[mask] / pred[mask]))) if n else 0.0
+        factor = float(np.exp(log_ratio * n / (n + SHRINK)))
+        table.append([float(bound) if np.isfinite(bound) else 1e9, round(factor, 4)])
+        low = bound
+    return table
+
+
+def calibrate(spec: ModelSpec, outputs: dict[str, np.ndarray], aux: np.ndarray,
+              f_true: np.ndarray, l_true: np.ndarray, ev_true: np.ndarray) -> tuple[ModelSpec, dict]:
+    """Temperatures by NLL, the route by validation figures, range biases, then confidence temperatures."""
+    f_bins, l_bins, e_bins = (np.asarray(b) for b in (spec.fnumber_bins, spec.focal35_bins, spec.ev100_bins))
+    has_ev = ~np.isnan(ev_true)
+    temps = {
+        "fnumber": fit_temperature(outputs[OUTPUT_FNUMBER], nearest(f_bins, f_true)),
+        "focal35": fit_temperature(outputs[OUTPUT_FOCAL35], nearest(l_bins, l_true)),
+        "ev100": fit_temperature(outputs[OUTPUT_EV100][has_ev], nearest(e_bins, ev_true[has_ev], log=False))
+        if has_ev.any() else 1.0,
+    }
+    spec = replace(spec, temperature=temps, bias={})
+    routes = route_scores(spec, outputs, aux, f_true, l_true)
+    mode = min(routes, key=lambda m: route_key(routes[m]))
+    spec = replace(spec, combine=mode)
+    raw = estimate(spec, outputs, aux)
+    bias = {
+        "fnumber": fit_bias(np.asarray([e.fnumber for e in raw]), f_true),
+        "focal35": fit_bias(np.asarray([e.focal_length_35mm for e in raw]), l_true),
+    }
+    spec = replace(spec, bias=bias)
+    spec = replace(spec, temperature=fit_confidence_temperatures(spec, outputs, aux, f_true, l_true))
+    return spec, {"routes_validation": routes, "combine": mode, "temperature": spec.temperature, "bias": bias}
+
+
+def _confidence_brier(spec: ModelSpec, outputs: dict[str, np.ndarray], aux: np.ndarray,
+                      f_true: np.ndarray, l_true: np.ndarray) -> tuple[float, float]:
+    """Brier score of each confidence as the probability that the estimate is within tolerance."""
+    est = estimate(spec, outputs, aux)
+    f = np.asarray([e.fnumber for e in est])
+    l = np.asarray([e.focal_length_35mm for e in est])
+    f_hit = within(f, f_true, ONE_STOP)
+    l_hit = within(l, l_true, FOCAL_TOLERANCE)
+    f_conf = np.asarray([e.fnumber_confidence for e in est])
+    l_conf = np.asarray([e.focal_length_confidence for e in est])
+    return float(np.mean((f_conf - f_hit) ** 2)), float(np.mean((l_conf - l_hit) ** 2))
+
+
+def fit_confidence_temperatures(spec: ModelSpec, outputs: dict[str, np.ndarray], aux: np.ndarray,
+                                f_true: np.ndarray, l_true: np.ndarray) -> dict[str, float]:
+    """Temperatures that make the confidences honest: "0.8" should hit about 80% of the time.
+
+    NLL of the exact bin is the wrong target here: the confidence is the mass within one
+    stop (20%), so each temperature minimises the Brier score of that event on validation.
+    """
+    best = {"fnumber": (float("inf"), 1.0), "focal35": (float("inf"), 1.0)}
+    for t in TEMPERATURES:
+        trial = replace(spec, temperature={**spec.temperature, "fnumber": float(t), "focal35": float(t)})
+        for name, score in zip(("fnumber", "focal35"), _confidence_brier(trial, outputs, aux, f_true, l_true)):
+            if score < best[name][0]:
+                best[name] = (score, float(t))
+    return {**spec.temperature, "fnumber": best["fnumber"][1], "focal35": best["focal35"][1]}

@@ -1,0 +1,84 @@
+"""The model card: what a model was trained on and how it scored on held-out photos."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+ROWS = (
+    ("fnumber", "within_one_stop", "FNumber within one stop"),
+    ("fnumber", "within_third_stop", "FNumber within 1/3 stop"),
+    ("fnumber", "aperture_3bin_accuracy", "Aperture 3-bin accuracy (<2.8 / 2.8-4.9 / >4.9)"),
+    ("fnumber", "mape", "FNumber MAPE (%)"),
+    ("fnumber", "mae", "FNumber MAE"),
+    ("fnumber", "msle", "FNumber MSLE"),
+    ("fnumber", "mse", "FNumber MSE"),
+    ("fnumber", "ece", "FNumber calibration error (ECE)"),
+    ("focal35", "within_20_percent", "Focal (35 mm eq.) within 20%"),
+    ("focal35", "mape", "Focal MAPE (%)"),
+    ("focal35", "mae", "Focal MAE (mm)"),
+    ("focal35", "msle", "Focal MSLE"),
+    ("focal35", "mse", "Focal MSE (mm²)"),
+    ("focal35", "ece", "Focal calibration error (ECE)"),
+)
+
+
+def table(model: dict, baseline: dict) -> list[str]:
+    lines = ["| Figure | Model | Training-median baseline |", "|---|---|---|"]
+    for target, key, label in ROWS:
+        lines.append(f"| {label} | {model[target][key]:.3f} | {baseline[target][key]:.3f} |")
+    return lines
+
+
+LOWER_IS_BETTER = ("mape", "mae", "msle", "mse", "ece")
+
+
+def losses_line(model: dict, baseline: dict) -> str:
+    """Say plainly where the model does not beat the baseline."""
+    worse = [label for target, key, label in ROWS
+             if (model[target][key] > baseline[target][key]) == (key in LOWER_IS_BETTER)
+             and model[target][key] != baseline[target][key]]
+    if not worse:
+        return "The model beats the median baseline on every figure above."
+    return "The model does NOT beat the median baseline on: " + "; ".join(worse) + "."
+
+
+def markdown(name: str, info: dict) -> str:
+    """The card's Markdown; every figure comes from `info`, nothing is typed by hand."""
+    data = info["training_data"]
+    routes = info.get("validation_routes_final", {})
+    lines = [
+        f"# {name}", "",
+        f"Backbone {info.get('backbone')} (ImageNet-pretrained, frozen) with linear heads over "
+        "FNumber, 35 mm-equivalent focal length and scene EV100 bins; the body's crop factor and "
+        "exposure records are inputs.", "",
+        "## Trained on", "",
+        f"{data['photos']['train']} photos for training, {data['photos']['validation']} for validation "
+        f"(checkpoint, temperatures, biases, route), {data['photos']['test']} held out for test; "
+        f"{data['train_rows_with_augmentation']} training rows after metadata-aware augmentation.",
+        "Mostly phones and compact cameras; interchangeable-lens bodies are a minority, so expect "
+        "weak estimates for fast primes and long lenses. Train on your own library with "
+        "`phototag train PATH` to adapt it.", "",
+        "Training photos per body: " + ", ".join(f"{b} ({n})" for b, n in data["train_bodies"].items()), "",
+        f"## Held-out test figures (n = {info['test']['n']})", "",
+        "Small test split: differences of a few points are noise.", "",
+        *table(info["test"], info["baseline_test"]), "",
+        losses_line(info["test"], info["baseline_test"]), "",
+        f"## FNumber routes on validation (chosen: {info.get('combine', info.get('validation', {}).get('combine'))})", "",
+        "| Route | within one stop | MSLE |", "|---|---|---|",
+        *[f"| {mode} | {r['within_one_stop']:.3f} | {r['msle']:.3f} |" for mode, r in routes.items()], "",
+        "Validation figures were used for selection; only the test table above is a fair estimate.", "",
+        "## Per body (test)", "", "| Body | n | FNumber within one stop | Focal within 20% |", "|---|---|---|---|",
+        *[f"| {b} | {r['n']} | {r['fnumber_within_one_stop']:.2f} | {r['focal35_within_20_percent']:.2f} |"
+          for b, r in info["per_body_test"].items()],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_card(model_path: Path, info: dict) -> None:
+    """Write NAME.md and NAME.json beside the model."""
+    stem = model_path.with_suffix("")
+    info = {**info, "combine": info.get("validation", {}).get("combine")}
+    Path(f"{stem}.json").write_text(json.dumps(info, indent=2, sort_keys=True))
+    Path(f"{stem}.md").write_text(markdown(model_path.name, info))

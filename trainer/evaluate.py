@@ -1,0 +1,103 @@
+"""Held-out figures for a model card: errors in real units, tolerance shares, calibration.
+
+Estimates always come from `photo_tagger.estimate.estimate`, the inference path.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..estimate import FOCAL_TOLERANCE, ONE_STOP, Estimate
+
+APERTURE_BINS = (2.8, 4.9)  # below f/2.8, f/2.8 to f/4.9, above f/4.9
+THIRD_STOP = 2 ** (1 / 6)
+
+
+def errors(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
+    """MAPE (%), MAE, MSLE and MSE in the target's real units."""
+    return {
+        "mape": float(np.mean(np.abs(pred - true) / true) * 100),
+        "mae": float(np.mean(np.abs(pred - true))),
+        "msle": float(np.mean((np.log1p(pred) - np.log1p(true)) ** 2)),
+        "mse": float(np.mean((pred - true) ** 2)),
+    }
+
+
+def within(pred: np.ndarray, true: np.ndarray, factor: float) -> np.ndarray:
+    return np.abs(np.log(pred / true)) <= np.log(factor) + 1e-9
+
+
+def ece(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error: |hit rate - mean confidence| weighted over confidence bins."""
+    edges = np.linspace(0, 1, bins + 1)
+    index = np.clip(np.digitize(confidence, edges) - 1, 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        mask = index == b
+        if mask.any():
+            total += mask.mean() * abs(correct[mask].mean() - confidence[mask].mean())
+    return float(total)
+
+
+def aperture_class(values: np.ndarray) -> np.ndarray:
+    return np.digitize(values, APERTURE_BINS)
+
+
+def figures(f_pred: np.ndarray, f_conf: np.ndarray, l_pred: np.ndarray, l_conf: np.ndarray,
+            f_true: np.ndarray, l_true: np.ndarray) -> dict[str, dict[str, float]]:
+    """Every headline figure for FNumber and 35 mm-equivalent focal length."""
+    f_hit = within(f_pred, f_true, ONE_STOP)
+    l_hit = np.abs(l_pred - l_true) / l_true <= 0.2
+    fnumber = {**errors(f_pred, f_true),
+               "within_one_stop": float(f_hit.mean()),
+               "within_third_stop": float(within(f_pred, f_true, THIRD_STOP).mean()),
+               "aperture_3bin_accuracy": float((aperture_class(f_pred) == aperture_class(f_true)).mean()),
+               "ece": ece(f_conf, f_hit), "mean_confidence": float(f_conf.mean())}
+    focal = {**errors(l_pred, l_true),
+             "within_20_percent": float(l_hit.mean()),
+             "within_one_stop": float(within(l_pred, l_true, ONE_STOP).mean()),
+             "ece": ece(l_conf, within(l_pred, l_true, FOCAL_TOLERANCE)),
+             "mean_confidence": float(l_conf.mean())}
+    return {"fnumber": _round(fnumber), "focal35": _round(focal), "n": len(f_true)}  # type: ignore[dict-item]
+
+
+def model_figures(estimates: Sequence[Estimate], f_true: np.ndarray, l_true: np.ndarray) -> dict:
+    return figures(
+        np.asarray([e.fnumber for e in estimates]), np.asarray([e.fnumber_confidence for e in estimates]),
+        np.asarray([e.focal_length_35mm for e in estimates]),
+        np.asarray([e.focal_length_confidence for e in estimates]), f_true, l_true,
+    )
+
+
+def baseline_figures(train_f: np.ndarray, train_l: np.ndarray, f_true: np.ndarray, l_true: np.ndarray) -> dict:
+    """The trivial model: always the training median, with its training hit rate as confidence."""
+    f_med, l_med = float(np.median(train_f)), float(np.median(train_l))
+    f_conf = float(within(np.full_like(train_f, f_med), train_f, ONE_STOP).mean())
+    l_conf = float(within(np.full_like(train_l, l_med), train_l, FOCAL_TOLERANCE).mean())
+    n = len(f_true)
+    out = figures(np.full(n, f_med), np.full(n, f_conf), np.full(n, l_med), np.full(n, l_conf), f_true, l_true)
+    out["median"] = {"fnumber": f_med, "focal35": l_med}
+    return out
+
+
+def per_body(bodies: Sequence[str], estimates: Sequence[Estimate], f_true: np.ndarray,
+             l_true: np.ndarray) -> dict[str, dict[str, float]]:
+    """Count, FNumber-within-one-stop and focal-within-20% per camera body."""
+    rows: dict[str, list[int]] = defaultdict(list)
+    for i, body in enumerate(bodies):
+        rows[body].append(i)
+    out = {}
+    for body, idx in sorted(rows.items(), key=lambda kv: -len(kv[1])):
+        f = np.asarray([estimates[i].fnumber for i in idx])
+        l = np.asarray([estimates[i].focal_length_35mm for i in idx])
+        out[body] = {"n": len(idx),
+                     "fnumber_within_one_stop": round(float(within(f, f_true[idx], ONE_STOP).mean()), 3),
+                     "focal35_within_20_percent": round(float((np.abs(l - l_true[idx]) / l_true[idx] <= 0.2).mean()), 3)}
+    return out
+
+
+def _round(values: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 4) for k, v in values.items()}

@@ -1,0 +1,100 @@
+"""Stitch the pretrained backbone and trained heads into one ONNX file with its spec.
+
+The file also outputs the pooled `features`, so self-calibration can compute features
+with an installed model through onnxruntime and retrain only the heads. Self-calibration
+rebuilds the torch model (backbone from the weights package + new heads) and exports
+again, rather than editing the ONNX graph.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..modelspec import INPUT_AUX, INPUT_IMAGE, OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35, SPEC_KEY, ModelSpec
+from .features import FEATURES_OUTPUT
+from .heads import Heads
+
+OUTPUTS = (OUTPUT_FNUMBER, OUTPUT_FOCAL35, OUTPUT_EV100, FEATURES_OUTPUT)
+HEAD_PREFIX = "heads."
+TOLERANCE = 1e-3
+
+
+class ExportError(RuntimeError):
+    """The exported ONNX file disagrees with the torch model it came from."""
+
+
+class PhototagNet(nn.Module):
+    """Image + body records in; three bin-logit vectors and the pooled features out."""
+
+    def __init__(self, backbone: nn.Module, heads: Heads) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.heads = heads
+
+    def forward(self, image: torch.Tensor, aux: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        features = self.backbone.features(image)
+        return (*self.heads(features, aux), features)
+
+
+def export(net: PhototagNet, spec: ModelSpec, path: Path) -> None:
+    """ONNX with a dynamic batch axis; the spec travels in the file's metadata."""
+    net.eval()
+    size = spec.input_size
+    example = (torch.zeros(2, 3, size, size), torch.zeros(2, len(spec.aux_features)))
+    batch = torch.export.Dim("batch")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            net, example, str(path), input_names=[INPUT_IMAGE, INPUT_AUX], output_names=list(OUTPUTS),
+            dynamic_shapes=({0: batch}, {0: batch}), opset_version=18, dynamo=True,
+            external_data=False, verbose=False,
+        )
+    stamp(path, spec)
+
+
+def stamp(path: Path, spec: ModelSpec) -> None:
+    """Write (or replace) the spec in an exported file's metadata."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    del proto.metadata_props[:]
+    proto.metadata_props.add(key=SPEC_KEY, value=spec.to_json())
+    onnx.save(proto, str(path))
+
+
+def check(net: PhototagNet, path: Path, images: np.ndarray, aux: np.ndarray) -> float:
+    """Largest |onnxruntime - torch| over all outputs on a real batch; raises past TOLERANCE."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(list(OUTPUTS), {INPUT_IMAGE: images, INPUT_AUX: aux})
+    net.eval()
+    with torch.no_grad():
+        want = net(torch.from_numpy(images), torch.from_numpy(aux))
+    worst = max(float(np.abs(g - w.numpy()).max()) for g, w in zip(got, want))
+    if not worst <= TOLERANCE:
+        raise ExportError(f"onnxruntime and torch disagree by {worst:.2g} on {path.name}")
+    return worst
+
+
+def heads_from_onnx(path: Path, template: Heads) -> Heads:
+    """Load the heads' weights from an exported file's initializers (to adapt, not start over)."""
+    import onnx
+    from onnx import numpy_helper
+
+    proto = onnx.load(str(path))
+    found = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+    state = {}
+    for name, value in template.state_dict().items():
+        key = HEAD_PREFIX + name
+        if key not in found or tuple(found[key].shape) != tuple(value.shape):
+            raise KeyError(f"{path.name} has no head weight {key} of shape {tuple(value.shape)}")
+        state[name] = torch.from_numpy(found[key].copy())
+    template.load_state_dict(state)
+    return template.eval()

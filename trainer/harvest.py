@@ -1,0 +1,126 @@
+"""Find the labeled photos in folders: the same discovery, metadata and crop-factor code as scan.
+
+A photo is labeled when its EXIF has FNumber and FocalLength and its body's crop factor
+can be resolved; photos whose crop factor cannot be resolved are counted, never guessed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+
+import numpy as np
+
+from ..analyse import Analysed, Task, analyse, analyse_in_worker, init_worker
+from ..discover import discover
+from ..modelspec import default_spec
+from ..preprocess import aux_vector
+
+FNUMBER_RANGE = (0.7, 64.0)
+FOCAL35_RANGE = (5.0, 2000.0)
+
+
+@dataclass(frozen=True)
+class LabeledPhoto:
+    """One photo with its labels in model units (FNumber, 35 mm-equivalent focal length, EV100)."""
+
+    path: str
+    body: str
+    fnumber: float
+    focal35: float
+    crop: float
+    ev100: float | None
+    aux: np.ndarray
+
+
+@dataclass
+class Harvest:
+    """What a walk found: the labeled photos and counts of everything left out, and why."""
+
+    photos: list[LabeledPhoto] = field(default_factory=list)
+    unlabeled: int = 0
+    unresolved_crop: int = 0
+    out_of_range: int = 0
+    errors: int = 0
+
+    def per_body(self) -> dict[str, int]:
+        return dict(Counter(p.body for p in self.photos).most_common())
+
+
+def body_name(make: str | None, model: str | None) -> str:
+    """'Make Model' without the make repeated (Canon writes 'Canon EOS 5D')."""
+    make, model = (make or "").strip(), (model or "").strip()
+    if model.lower().startswith(make.lower().split(" ")[0]) and make:
+        return model or "unknown body"
+    return f"{make} {model}".strip() or "unknown body"
+
+
+def ev100(fnumber: float, exposure_time: float | None, iso: float | None) -> float | None:
+    """Scene light value: EV100 = log2(N^2 / t) - log2(ISO / 100)."""
+    if not exposure_time or not iso:
+        return None
+    return math.log2(fnumber**2 / exposure_time) - math.log2(iso / 100.0)
+
+
+def label(result: Analysed, harvest: Harvest) -> LabeledPhoto | None:
+    """Turn one analysed file into a labeled photo, or count why it is not one."""
+    meta = result.meta
+    if result.error or meta is None:
+        harvest.errors += 1
+        return None
+    if not meta.has_lens_exif:
+        harvest.unlabeled += 1
+        return None
+    if result.crop is None:
+        harvest.unresolved_crop += 1
+        return None
+    assert meta.fnumber and meta.focal_length
+    focal35 = meta.focal_length * result.crop.value
+    if not (FNUMBER_RANGE[0] <= meta.fnumber <= FNUMBER_RANGE[1]
+            and FOCAL35_RANGE[0] <= focal35 <= FOCAL35_RANGE[1]):
+        harvest.out_of_range += 1
+        return None
+    return LabeledPhoto(
+        path=result.task.path,
+        body=body_name(meta.make, meta.model),
+        fnumber=float(meta.fnumber),
+        focal35=float(focal35),
+        crop=float(result.crop.value),
+        ev100=ev100(meta.fnumber, meta.exposure_time, meta.iso),
+        aux=aux_vector(meta, result.crop),
+    )
+
+
+def harvest(
+    paths: Iterable[str | os.PathLike[str]],
+    workers: int | None = None,
+    crops: Mapping[str, float] | None = None,
+) -> Harvest:
+    """Walk the paths and read every photo's metadata in worker processes (pyexiv2 is not thread-safe).
+
+    crops: the user's crop factors by body model, as scan uses them.
+    """
+    tasks = [Task(f.path, f.size, f.mtime_ns, predict_if_labeled=False)
+             for f in discover(paths) if f.kind == "photo"]
+    found = Harvest()
+    workers = max(1, min(workers or os.cpu_count() or 1, len(tasks) or 1))
+    spec = default_spec("harvest")
+    if workers <= 1:
+        results: Iterable[Analysed] = (analyse(task, spec, crops) for task in tasks)
+        return _collect(results, found)
+    context = get_context("fork" if hasattr(os, "fork") else "spawn")
+    with context.Pool(workers, init_worker, (spec, crops)) as pool:
+        return _collect(pool.imap(analyse_in_worker, tasks, chunksize=8), found)
+
+
+def _collect(results: Iterable[Analysed], found: Harvest) -> Harvest:
+    for result in results:
+        photo = label(result, found)
+        if photo is not None:
+            found.photos.append(photo)
+    return found
+

@@ -1,0 +1,162 @@
+"""The trainable part: three softmax heads over [backbone features, body records].
+
+Targets are smoothed toward neighbouring bins (a Gaussian in log space), so the heads learn
+that f/4 is closer to f/4.5 than to f/16 and their distributions come out smooth.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..modelspec import ModelSpec
+from .features import FeatureSet
+
+TARGETS = ("fnumber", "focal35", "ev100")
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """Optimisation settings for the heads (saved with every model)."""
+
+    epochs: int = 600
+    lr: float = 3e-3
+    weight_decay: float = 1e-2
+    dropout: float = 0.2
+    l2: float = 0.3  # penalty on head weights: a few hundred photos overfit 1289 inputs fast
+    patience: int = 40
+    sigma_fnumber: float = 0.2  # in stops of log2(N^2), i.e. log2 N * 2
+    sigma_focal35: float = 0.12  # natural log
+    sigma_ev100: float = 0.6  # EV
+    use_crop_input: bool = True
+    seed: int = 0
+
+
+class Heads(nn.Module):
+    """Standardise the features, concatenate the aux inputs, one linear layer per target."""
+
+    def __init__(self, feat_dim: int, aux_dim: int, sizes: dict[str, int], dropout: float = 0.3) -> None:
+        super().__init__()
+        self.register_buffer("feat_mean", torch.zeros(feat_dim))
+        self.register_buffer("feat_std", torch.ones(feat_dim))
+        self.register_buffer("aux_mean", torch.zeros(aux_dim))
+        self.register_buffer("aux_std", torch.ones(aux_dim))
+        self.register_buffer("aux_mask", torch.ones(aux_dim))
+        self.dropout = nn.Dropout(dropout)
+        self.fnumber = nn.Linear(feat_dim + aux_dim, sizes["fnumber"])
+        self.focal35 = nn.Linear(feat_dim + aux_dim, sizes["focal35"])
+        self.ev100 = nn.Linear(feat_dim + aux_dim, sizes["ev100"])
+
+    def forward(self, features: torch.Tensor, aux: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        # dropout on the image features only: the body's records are few and always reliable
+        x = torch.cat([self.dropout((features - self.feat_mean) / self.feat_std),
+                       (aux - self.aux_mean) / self.aux_std * self.aux_mask], dim=1)
+        return self.fnumber(x), self.focal35(x), self.ev100(x)
+
+
+def new_heads(spec: ModelSpec, train: FeatureSet, config: HeadConfig) -> Heads:
+    heads = Heads(train.features.shape[1], train.aux.shape[1], bin_sizes(spec), config.dropout)
+    heads.feat_mean.copy_(torch.from_numpy(train.features.mean(0)))
+    heads.feat_std.copy_(torch.from_numpy(train.features.std(0) + 1e-3))
+    heads.aux_mean.copy_(torch.from_numpy(train.aux.mean(0)))
+    heads.aux_std.copy_(torch.from_numpy(train.aux.std(0) + 1e-2))
+    if not config.use_crop_input:
+        from ..modelspec import AUX_FEATURES
+
+        for name in ("log2_crop_factor", "has_crop_factor"):
+            heads.aux_mask[AUX_FEATURES.index(name)] = 0.0
+    return heads
+
+
+def bin_sizes(spec: ModelSpec) -> dict[str, int]:
+    return {"fnumber": len(spec.fnumber_bins), "focal35": len(spec.focal35_bins), "ev100": len(spec.ev100_bins)}
+
+
+def soft_targets(values: np.ndarray, bins: np.ndarray, sigma: float, log: bool) -> np.ndarray:
+    """A Gaussian over the bins around each label (rows of NaN labels stay zero)."""
+    centres = np.log(bins) if log else bins
+    v = np.log(np.where(np.isnan(values), 1.0, values)) if log else np.nan_to_num(values)
+    weights = np.exp(-0.5 * ((centres[None, :] - v[:, None]) / sigma) ** 2)
+    weights /= weights.sum(1, keepdims=True)
+    weights[np.isnan(values)] = 0.0
+    return weights.astype(np.float32)
+
+
+def targets(spec: ModelSpec, data: FeatureSet, config: HeadConfig) -> list[torch.Tensor]:
+    # sigma for FNumber is given in stops; one stop is ln(sqrt 2) in ln N
+    return [
+        torch.from_numpy(soft_targets(data.fnumber, np.asarray(spec.fnumber_bins), config.sigma_fnumber * np.log(2) / 2, True)),
+        torch.from_numpy(soft_targets(data.focal35, np.asarray(spec.focal35_bins), config.sigma_focal35, True)),
+        torch.from_numpy(soft_targets(data.ev100, np.asarray(spec.ev100_bins), config.sigma_ev100, False)),
+    ]
+
+
+def losses(heads: Heads, data: tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]) -> list[torch.Tensor]:
+    """Soft cross-entropy per head, averaged over the rows that have that label."""
+    features, aux, soft = data
+    out = []
+    for logits, target in zip(heads(features, aux), soft):
+        labeled = target.sum(1) > 0
+        if labeled.any():
+            logp = torch.log_softmax(logits[labeled], dim=1)
+            out.append(-(target[labeled] * logp).sum(1).mean())
+        else:
+            out.append(torch.zeros(()))
+    return out
+
+
+def penalty(heads: Heads) -> torch.Tensor:
+    """L2 on the image-feature weights only: the nine body records cannot overfit, and the
+    EV100 head needs large weights on exposure time and ISO."""
+    width = heads.feat_mean.shape[0]
+    return sum((getattr(heads, name).weight[:, :width] ** 2).sum() for name in TARGETS)  # type: ignore[return-value]
+
+
+def train_heads(spec: ModelSpec, train: FeatureSet, val: FeatureSet, config: HeadConfig,
+                init: Heads | None = None) -> tuple[Heads, dict]:
+    """Full-batch AdamW; each head keeps the epoch with its own best validation loss."""
+    torch.manual_seed(config.seed)
+    heads = copy.deepcopy(init) if init is not None else new_heads(spec, train, config)
+    tensors = [(torch.from_numpy(d.features), torch.from_numpy(d.aux), targets(spec, d, config))
+               for d in (train, val)]
+    optimiser = torch.optim.AdamW([p for p in heads.parameters() if p.requires_grad],
+                                  lr=config.lr, weight_decay=0.0)
+    best = {name: (float("inf"), 0, _state(heads, name)) for name in TARGETS}
+    epoch = 0
+    for epoch in range(config.epochs):
+        heads.train()
+        optimiser.zero_grad()
+        (sum(losses(heads, tensors[0])) + config.l2 * penalty(heads)).backward()
+        optimiser.step()
+        heads.eval()
+        with torch.no_grad():
+            val_losses = [float(v) for v in losses(heads, tensors[1])]
+        for name, value in zip(TARGETS, val_losses):
+            if value < best[name][0] - 1e-4:
+                best[name] = (value, epoch, _state(heads, name))
+        if epoch - max(b[1] for b in best.values()) >= config.patience:
+            break
+    for name in TARGETS:
+        getattr(heads, name).load_state_dict(best[name][2])
+    heads.eval()
+    return heads, {"epochs_run": epoch + 1,
+                   "best_epoch": {n: best[n][1] for n in TARGETS},
+                   "best_val_loss": {n: round(best[n][0], 4) for n in TARGETS}}
+
+
+def _state(heads: Heads, name: str) -> dict:
+    return copy.deepcopy(getattr(heads, name).state_dict())
+
+
+def logits(heads: Heads, data: FeatureSet) -> dict[str, np.ndarray]:
+    """Head outputs for cached features, keyed like the ONNX outputs."""
+    from ..modelspec import OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35
+
+    heads.eval()
+    with torch.no_grad():
+        out = heads(torch.from_numpy(data.features), torch.from_numpy(data.aux))
+    return dict(zip((OUTPUT_FNUMBER, OUTPUT_FOCAL35, OUTPUT_EV100), (o.numpy() for o in out)))

@@ -1,0 +1,135 @@
+"""Self-calibration: adapt the current model to the labeled photos in a user's library.
+
+Features come from the current model's own `features` output, so only its heads change;
+both the current model and the adapted one are scored on the same held-out photos, and
+the adapted one is installed (and made active) only if it is better.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ..config import state_dir, user_models_dir
+from ..errors import PhototagError
+from ..infer import Predictor
+from ..registry import ACTIVE_FILE, default_model
+from .backbone import load_backbone
+from .export import PhototagNet, check, export, heads_from_onnx
+from .features import FEATURES_OUTPUT, Extractor, backbone_extractor
+from .harvest import Harvest, harvest
+from .heads import HeadConfig, new_heads
+from .train import TrainConfig, data_summary, evaluate_file, fit, inference_inputs, prepare_data
+
+MIN_PHOTOS = 30
+
+
+class TrainError(PhototagError):
+    """Self-calibration cannot run on what was found (too few photos, unusable base model)."""
+
+
+@dataclass(frozen=True)
+class SelfCalOptions:
+    """What `phototag train` was asked to do."""
+
+    paths: tuple[str, ...]
+    epochs: int = 600
+    min_photos: int = MIN_PHOTOS
+    finetune: bool = False
+    base_model: Path | None = None
+    workers: int | None = None
+    crops: Mapping[str, float] | None = None
+
+
+@dataclass
+class SelfCalResult:
+    """The comparison on held-out photos and whether the adapted model was installed."""
+
+    found: Harvest
+    base_model: Path
+    current: dict = field(default_factory=dict)
+    adapted: dict = field(default_factory=dict)
+    installed: Path | None = None
+    split_sizes: dict = field(default_factory=dict)
+
+
+def score(figures: dict) -> tuple[float, float]:
+    """Higher is better: share within tolerance (FNumber + focal), then lower log error."""
+    f, l = figures["fnumber"], figures["focal35"]
+    return (f["within_one_stop"] + l["within_20_percent"], -(f["msle"] + l["msle"]))
+
+
+def find_photos(options: SelfCalOptions) -> Harvest:
+    """Step one, separate so the CLI can show per-body counts before training."""
+    return harvest(options.paths, options.workers, options.crops)
+
+
+def self_calibrate(options: SelfCalOptions, found: Harvest) -> SelfCalResult:
+    """Adapt the current model's heads to the found photos; install only if it scores better."""
+    if options.finetune:
+        raise TrainError("--finetune (training the backbone's last blocks) is not implemented yet; "
+                         "run without it to adapt the heads")
+    if len(found.photos) < options.min_photos:
+        raise TrainError(f"found {len(found.photos)} labeled photos; at least {options.min_photos} "
+                         "are needed to learn from and still hold some out for testing")
+    base_path = options.base_model or default_model().path
+    spec = Predictor(base_path, "cpu").spec
+    config = TrainConfig(input_size=spec.input_size, backbone=_variant(spec),
+                         heads=HeadConfig(epochs=options.epochs, lr=5e-4, patience=30))
+    run_dir = state_dir() / "runs" / time.strftime("%Y%m%d-%H%M%S")
+    extractor, init = _start_from(base_path, config, run_dir / "cache")
+    data = prepare_data(found.photos, config, extractor, run_dir / "cache")
+    if init is None:
+        init = new_heads(spec, data.features.rows(data.train), config.heads)
+    fitted = fit(data, replace(spec, bias={}, temperature={}), config, init)
+    new_spec = replace(fitted.spec, model_version=f"{spec.model_version}+self-{time.strftime('%Y%m%d%H%M')}")
+    candidate = run_dir / "candidate.onnx"
+    net = PhototagNet(load_backbone(config.backbone), fitted.heads)
+    export(net, new_spec, candidate)
+    test = [found.photos[i] for i in data.test]
+    train = [found.photos[i] for i in data.train]
+    check(net, candidate, *inference_inputs(test[:4], new_spec))
+    result = SelfCalResult(found, base_path, evaluate_file(base_path, test, train),
+                           evaluate_file(candidate, test, train), split_sizes=data_summary(found.photos, data)["photos"])
+    if score(result.adapted["model"]) > score(result.current["model"]):
+        info = {**new_spec.info, "base_model": base_path.name, "training_data": data_summary(found.photos, data),
+                "test": result.adapted["model"], "baseline_test": result.adapted["baseline"],
+                "base_model_test": result.current["model"], "config": config.to_dict()}
+        result.installed = install(net, replace(new_spec, info=info))
+    return result
+
+
+def _variant(spec) -> str:  # type: ignore[no-untyped-def]
+    return str(spec.info.get("backbone", "efficientnet-lite0")).replace("efficientnet-", "")
+
+
+def _start_from(base: Path, config: TrainConfig, cache: Path) -> tuple[Extractor, object]:
+    """The base model's own features and heads when it has them, else the bare backbone."""
+    try:
+        extractor = Extractor(base, FEATURES_OUTPUT)
+    except ValueError:
+        return backbone_extractor(config.backbone, config.input_size, cache), None
+    try:
+        from .heads import Heads, bin_sizes
+
+        template = Heads(1280, 9, bin_sizes(Predictor(base, "cpu").spec))
+        return extractor, heads_from_onnx(base, template)
+    except KeyError as exc:
+        raise TrainError(f"{base.name} was not exported by phototag's trainer ({exc})") from exc
+
+
+def install(net: PhototagNet, spec) -> Path:  # type: ignore[no-untyped-def]
+    """Write the model into the user's models folder and point active.json at it."""
+    folder = user_models_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"phototag-self-{time.strftime('%Y%m%d-%H%M%S')}.onnx"
+    path = folder / name
+    export(net, spec, path)
+    from .card import write_card
+
+    write_card(path, {**spec.info, "per_body_test": {}, "validation_routes_final": {}})
+    (folder / ACTIVE_FILE).write_text(json.dumps({"model": name}))
+    return path

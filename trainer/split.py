@@ -1,0 +1,58 @@
+"""Split photos into train/validation/test by source photo, balanced across label bins.
+
+Every variant of a photo (and every copy of it: same body, lens values and exposure)
+lands in one split, so no split sees another's photo.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+
+from .harvest import LabeledPhoto
+
+FNUMBER_GROUPS = (2.8, 4.0, 8.0, 16.0)  # <2.8, 2.8-4, 4-8, 8-16, f/16 and smaller
+FOCAL_GROUPS = (20.0, 35.0, 70.0, 200.0)  # ultra-wide .. long telephoto
+
+
+def group_of(value: float, bounds: tuple[float, ...]) -> int:
+    return sum(value >= b for b in bounds)
+
+
+def stratum(photo: LabeledPhoto) -> tuple[int, int]:
+    return group_of(photo.fnumber, FNUMBER_GROUPS), group_of(photo.focal35, FOCAL_GROUPS)
+
+
+def copy_key(photo: LabeledPhoto) -> tuple:
+    """Copies and re-exports of one shot share body, lens values and exposure."""
+    return (photo.body, round(photo.fnumber, 2), round(photo.focal35, 1),
+            None if photo.ev100 is None else round(photo.ev100, 2), photo.aux.tobytes())
+
+
+def split(photos: Sequence[LabeledPhoto], fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+          seed: int = 0) -> tuple[list[int], list[int], list[int]]:
+    """Indices for (train, validation, test); within each stratum the splits fill in proportion."""
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for index, photo in enumerate(photos):
+        groups[copy_key(photo)].append(index)
+    strata: dict[tuple[int, int], list[list[int]]] = defaultdict(list)
+    for members in groups.values():
+        strata[stratum(photos[members[0]])].append(members)
+    rng = random.Random(seed)
+    out: tuple[list[int], list[int], list[int]] = ([], [], [])
+    totals = [0, 0, 0]
+    for key in sorted(strata):
+        members_list = strata[key]
+        rng.shuffle(members_list)
+        taken = [0, 0, 0]
+        for members in members_list:
+            seen = sum(taken) + 1
+            # the split furthest below its share, in this stratum and (to break ties) overall
+            need = [(fractions[s] * seen - taken[s], fractions[s] * (sum(totals) + 1) - totals[s])
+                    for s in range(3)]
+            chosen = max(range(3), key=lambda s: need[s])
+            taken[chosen] += len(members)
+            totals[chosen] += len(members)
+            out[chosen].extend(members)
+    return tuple(sorted(part) for part in out)  # type: ignore[return-value]

@@ -1,0 +1,118 @@
+"""Build the shipped starter model from ../shared/data (rows marked `train` only).
+
+    python -m photo_tagger.trainer.starter DATA_DIR [--out models] [--measure]
+
+--measure also compares input sizes and the crop-factor input on validation and on the
+dev-only photos (allowed for development measurements, never for training).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from ..estimate import estimate
+from ..registry import SHIPPED_MODEL
+from .backbone import load_backbone
+from .card import write_card
+from .evaluate import baseline_figures, model_figures
+from .export import PhototagNet, check, export, stamp
+from .features import extract
+from .harvest import LabeledPhoto, harvest
+from .heads import HeadConfig, logits
+from .train import (TrainConfig, base_spec, data_summary, default_extractor, evaluate_file, fit,
+                    inference_inputs, prepare_data, validation_routes)
+from .augment import IDENTITY
+
+VERSION = "starter-0.1"
+
+
+def index_paths(data_dir: Path, use: str) -> list[str]:
+    with open(data_dir / "photos" / "index.tsv", newline="") as handle:
+        return [str(data_dir / "photos" / row["path"]) for row in csv.DictReader(handle, delimiter="\t")
+                if row["use"] == use]
+
+
+def build(photos: list[LabeledPhoto], config: TrainConfig, out_dir: Path, cache: Path,
+          name: str = SHIPPED_MODEL, version: str = VERSION) -> dict:
+    """Train, export, check and evaluate; writes the model, its card and its resolved config."""
+    data = prepare_data(photos, config, default_extractor(config, cache), cache)
+    fitted = fit(data, base_spec(version, config), config)
+    spec = replace(fitted.spec, info={**fitted.spec.info, "training_data": data_summary(photos, data),
+                                      "config": config.to_dict()})
+    net = PhototagNet(load_backbone(config.backbone), fitted.heads)
+    path = out_dir / name
+    export(net, spec, path)
+    test_photos = [photos[i] for i in data.test]
+    images, aux = inference_inputs(test_photos[:8], spec)
+    max_diff = check(net, path, images, aux)
+    result = evaluate_file(path, test_photos, [photos[i] for i in data.train])
+    info = {**spec.info, "test": result["model"], "baseline_test": result["baseline"],
+            "per_body_test": result["per_body"], "validation": _json(fitted.report),
+            "validation_routes_final": validation_routes(fitted, data), "export_max_abs_diff": max_diff}
+    stamp(path, replace(spec, info=info))  # the test figures travel in the file too
+    (out_dir / name.replace(".onnx", ".config.json")).write_text(json.dumps(config.to_dict(), indent=2))
+    write_card(path, info)
+    return info
+
+
+MEASURE_TRIALS = {
+    "224": TrainConfig(input_size=224),
+    "320": TrainConfig(input_size=320),
+    "320_no_crop_input": TrainConfig(input_size=320, heads=HeadConfig(use_crop_input=False)),
+}
+
+
+def measure(photos: list[LabeledPhoto], dev: list[LabeledPhoto], cache: Path,
+            trials: dict[str, TrainConfig] = MEASURE_TRIALS) -> dict:
+    """Validation and dev-only figures per trial configuration (input size, crop input, heads)."""
+    out = {}
+    for label, config in trials.items():
+        extractor = default_extractor(config, cache)
+        data = prepare_data(photos, config, extractor, cache)
+        fitted = fit(data, base_spec("measure", config), config)
+        spec = replace(fitted.spec, input_size=config.input_size)
+        dev_feats = extract(dev, [[IDENTITY]] * len(dev), spec, extractor, cache)
+        dev_out = logits(fitted.heads, dev_feats)
+        routes = {mode: model_figures(estimate(fitted.spec, dev_out, dev_feats.aux, mode), dev_feats.fnumber,
+                                      dev_feats.focal35) for mode in ("dof", "exposure", "product")}
+        train_rows = data.features.rows(data.train, identity_only=True)
+        out[label] = {"validation": validation_routes(fitted, data), "combine": fitted.spec.combine,
+                      "dev_only": routes[fitted.spec.combine], "dev_only_routes": routes,
+                      "dev_only_baseline": baseline_figures(train_rows.fnumber, train_rows.focal35,
+                                                            dev_feats.fnumber, dev_feats.focal35)}
+    return out
+
+
+def _json(value: object) -> object:
+    return json.loads(json.dumps(value, default=lambda v: v.item() if isinstance(v, np.generic) else str(v)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("data_dir", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("models"))
+    parser.add_argument("--cache", type=Path, default=Path("runs/starter/cache"))
+    parser.add_argument("--measure", action="store_true")
+    args = parser.parse_args()
+    train = harvest(index_paths(args.data_dir, "train"))
+    print(f"labeled train photos: {len(train.photos)} (unresolved crop {train.unresolved_crop}, "
+          f"unlabeled {train.unlabeled}, out of range {train.out_of_range})")
+    if args.measure:
+        dev = harvest(index_paths(args.data_dir, "dev-only")).photos
+        result = measure(train.photos, dev, args.cache)
+        Path("runs/starter").mkdir(parents=True, exist_ok=True)
+        Path("runs/starter/measure.json").write_text(json.dumps(result, indent=2))
+        print(json.dumps(result, indent=2))
+        return
+    info = build(train.photos, TrainConfig(), args.out, args.cache)
+    print(json.dumps({k: info[k] for k in ("test", "baseline_test")}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

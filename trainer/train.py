@@ -1,0 +1,137 @@
+"""Train, calibrate, export and evaluate one model from labeled photos.
+
+Split by photo, features once, heads on the cache, calibration on validation, and the
+test figures measured on the exported ONNX file through the inference path.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..estimate import estimate
+from ..infer import Predictor
+from ..modelspec import ModelSpec, default_spec
+from ..preprocess import prepare
+from . import calibrate as calib
+from .augment import CROP_FACTORS, IDENTITY, plan
+from .evaluate import baseline_figures, model_figures, per_body
+from .features import Extractor, FeatureSet, backbone_extractor, extract
+from .harvest import LabeledPhoto
+from .heads import HeadConfig, Heads, logits, train_heads
+from .split import split
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a model; saved beside it as the resolved configuration."""
+
+    backbone: str = "lite0"
+    input_size: int = 320  # beat 224 on validation and dev-only photos (runs/starter/measure.json)
+    crops: tuple[float, ...] = CROP_FACTORS
+    per_crop: int = 1
+    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    seed: int = 0
+    heads: HeadConfig = field(default_factory=HeadConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Prepared:
+    """Photos, their split and their cached feature rows."""
+
+    photos: list[LabeledPhoto]
+    train: list[int]
+    val: list[int]
+    test: list[int]
+    features: FeatureSet
+
+
+@dataclass
+class Fitted:
+    """Trained heads, the calibrated spec, and what validation said while choosing."""
+
+    heads: Heads
+    spec: ModelSpec
+    report: dict
+
+
+def prepare_data(photos: Sequence[LabeledPhoto], config: TrainConfig, extractor: Extractor,
+                 cache_dir: Path | None, progress: Progress | None = None) -> Prepared:
+    """Split by photo; augmented variants for training photos, inference inputs for the rest."""
+    train, val, test = split(photos, config.fractions, config.seed)
+    rng = random.Random(config.seed)
+    in_train = set(train)
+    plans = [plan(rng, config.crops, config.per_crop) if i in in_train else [IDENTITY]
+             for i in range(len(photos))]
+    spec = default_spec("features", config.input_size)
+    feats = extract(photos, plans, spec, extractor, cache_dir, progress)
+    return Prepared(list(photos), train, val, test, feats)
+
+
+def fit(data: Prepared, base: ModelSpec, config: TrainConfig, init: Heads | None = None) -> Fitted:
+    """Train heads (from init when adapting), then calibrate on the validation photos."""
+    train_rows = data.features.rows(data.train)
+    val_rows = data.features.rows(data.val, identity_only=True)
+    heads, history = train_heads(base, train_rows, val_rows, config.heads, init)
+    spec, report = calib.calibrate(base, logits(heads, val_rows), val_rows.aux,
+                                   val_rows.fnumber, val_rows.focal35, val_rows.ev100)
+    report["training"] = history
+    return Fitted(heads, spec, report)
+
+
+def validation_routes(fitted: Fitted, data: Prepared) -> dict:
+    """Figures of each route on validation with the final calibration (for the card)."""
+    rows = data.features.rows(data.val, identity_only=True)
+    return calib.route_scores(fitted.spec, logits(fitted.heads, rows), rows.aux, rows.fnumber, rows.focal35)
+
+
+def inference_inputs(photos: Sequence[LabeledPhoto], spec: ModelSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Exactly what `scan` feeds the model for these files."""
+    images = np.stack([prepare(Path(p.path).read_bytes(), spec) for p in photos])
+    return images, np.stack([p.aux for p in photos]).astype(np.float32)
+
+
+def evaluate_file(model: Path, photos: Sequence[LabeledPhoto], train_photos: Sequence[LabeledPhoto]) -> dict:
+    """Held-out figures of an ONNX file through Predictor + estimate, next to the median baseline."""
+    predictor = Predictor(model, "cpu")
+    images, aux = inference_inputs(photos, predictor.spec)
+    outputs = {}
+    for start in range(0, len(photos), 32):
+        part = predictor.raw(images[start:start + 32], aux[start:start + 32])
+        for key, value in part.items():
+            outputs.setdefault(key, []).append(value)
+    estimates = estimate(predictor.spec, {k: np.concatenate(v) for k, v in outputs.items()}, aux)
+    f_true = np.asarray([p.fnumber for p in photos])
+    l_true = np.asarray([p.focal35 for p in photos])
+    return {
+        "model": model_figures(estimates, f_true, l_true),
+        "baseline": baseline_figures(np.asarray([p.fnumber for p in train_photos]),
+                                     np.asarray([p.focal35 for p in train_photos]), f_true, l_true),
+        "per_body": per_body([p.body for p in photos], estimates, f_true, l_true),
+    }
+
+
+def data_summary(photos: Sequence[LabeledPhoto], data: Prepared) -> dict:
+    bodies: dict[str, int] = {}
+    for i in data.train:
+        bodies[photos[i].body] = bodies.get(photos[i].body, 0) + 1
+    return {"photos": {"train": len(data.train), "validation": len(data.val), "test": len(data.test)},
+            "train_rows_with_augmentation": int(np.isin(data.features.photo, data.train).sum()),
+            "train_bodies": dict(sorted(bodies.items(), key=lambda kv: -kv[1]))}
+
+
+def default_extractor(config: TrainConfig, cache_dir: Path) -> Extractor:
+    return backbone_extractor(config.backbone, config.input_size, cache_dir)
+
+
+def base_spec(version: str, config: TrainConfig) -> ModelSpec:
+    return replace(default_spec(version, config.input_size), info={"backbone": f"efficientnet-{config.backbone}"})
