@@ -185,6 +185,28 @@ def point_and_confidence(
     return refined, mass[np.arange(len(best)), best]
 
 
+def median_point(probs: np.ndarray, bins: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
+    """The estimate is the distribution's median in log space; confidence is the mass
+    within tolerance of it. Robust where a broad distribution has two peaks far apart."""
+    log_bins = np.log(bins)
+    cumulative = np.cumsum(probs, axis=-1)
+    rows = np.arange(len(probs))
+    index = np.minimum((cumulative < 0.5).sum(-1), len(bins) - 1)
+    before = np.where(index > 0, cumulative[rows, np.maximum(index - 1, 0)], 0.0)
+    fraction = np.clip((0.5 - before) / np.maximum(probs[rows, index], 1e-12), 0.0, 1.0)
+    value = log_bins[index] + (fraction - 0.5) * np.diff(log_bins).mean()
+    inside = np.abs(log_bins[None, :] - value[:, None]) <= np.log(factor) + 1e-9
+    return np.exp(value), (probs * inside).sum(-1)
+
+
+POINT_RULES = {"mode": point_and_confidence, "median": median_point}
+
+
+def point_for(spec: ModelSpec, target: str, probs: np.ndarray, bins: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
+    """The point rule the trainer chose for this target on its calibration photos."""
+    return POINT_RULES[spec.point.get(target, "mode")](probs, bins, factor)
+
+
 def exposure_fnumber_probs(
     ev_probs: np.ndarray, ev_bins: np.ndarray, aux: np.ndarray, f_bins: np.ndarray
 ) -> np.ndarray:
@@ -251,9 +273,9 @@ def estimate(
     from .modelspec import OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35
 
     f_probs = fnumber_distribution(spec, outputs[OUTPUT_FNUMBER], outputs[OUTPUT_EV100], aux, mode)
-    f_val, f_conf = point_and_confidence(f_probs, np.asarray(spec.fnumber_bins), ONE_STOP)
+    f_val, f_conf = point_for(spec, "fnumber", f_probs, np.asarray(spec.fnumber_bins), ONE_STOP)
     l_probs = softmax(outputs[OUTPUT_FOCAL35], spec.temperature.get("focal35", 1.0))
-    l_val, l_conf = point_and_confidence(l_probs, np.asarray(spec.focal35_bins), FOCAL_TOLERANCE)
+    l_val, l_conf = point_for(spec, "focal35", l_probs, np.asarray(spec.focal35_bins), FOCAL_TOLERANCE)
     f_val = apply_bias(f_val, spec.bias.get("fnumber"))
     l_val = apply_bias(l_val, spec.bias.get("focal35"))
     ev_probs = softmax(outputs[OUTPUT_EV100], spec.temperature.get("ev100", 1.0))

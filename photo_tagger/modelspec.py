@@ -69,6 +69,7 @@ class ModelSpec:
     combine: str = "product"
     temperature: dict[str, float] = field(default_factory=dict)
     bias: dict[str, list[list[float]]] = field(default_factory=dict)
+    point: dict[str, str] = field(default_factory=dict)  # per target: "mode" (default) or "median"
     info: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
@@ -98,6 +99,7 @@ class ModelSpec:
                 combine=str(raw.get("combine", "product")),
                 temperature={k: float(v) for k, v in raw.get("temperature", {}).items()},
                 bias=raw.get("bias", {}),
+                point={str(k): str(v) for k, v in raw.get("point", {}).items()},
                 info=raw.get("info", {}),
                 format_version=version,
             )
@@ -109,6 +111,8 @@ class ModelSpec:
         return spec
 
     def validate(self) -> None:
+        if any(rule not in ("mode", "median") for rule in self.point.values()):
+            raise ModelError(f"unknown point rule in {self.point}; upgrade phototag")
         if self.combine not in COMBINE_MODES:
             raise ModelError(f"unknown combine mode {self.combine!r}")
         if tuple(self.aux_features) != AUX_FEATURES:

@@ -90,14 +90,17 @@ def test_sigkill_at_random_points_leaves_originals_or_complete_files(tmp_path, t
     scan(root, tiny_model, db)
     rows = {Path(r["path"]).name: r for r in query(db, "SELECT * FROM photos")}
     args = ("write", str(root), "--db", str(db), "--min-confidence", "0")
-    started = time.monotonic()
-    assert phototag(*args, "--dry-run", env_home=tmp_path / "h").returncode == 0
-    full = time.monotonic() - started  # start-up plus every check: about as long as a real run
     rng = random.Random(20240611)
     kills = mid_run = 0
     for _ in range(6):
+        before = len(query(db, "SELECT id FROM writes"))
         proc = popen(*args, env_home=tmp_path / "h")
-        time.sleep(rng.uniform(0.3 * full, 1.1 * full))
+        # wait for this run's first write (timing guesses fail on a loaded machine), then
+        # kill it a random moment later: between records, temp copies and renames
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline and len(query(db, "SELECT id FROM writes")) <= before:
+            time.sleep(0.002)
+        time.sleep(rng.uniform(0.0, 0.03))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1

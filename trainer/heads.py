@@ -25,7 +25,7 @@ class HeadConfig:
 
     epochs: int = 600
     lr: float = 3e-3
-    weight_decay: float = 1e-2
+    weight_decay: float = 1e-2  # unused since the l2 penalty replaced it; kept so saved configs load
     dropout: float = 0.2
     l2: float = 0.3  # penalty on head weights: a few hundred photos overfit 1289 inputs fast
     patience: int = 40

@@ -82,6 +82,8 @@ def self_calibrate(options: SelfCalOptions, found: Harvest) -> SelfCalResult:
     run_dir = state_dir() / "runs" / time.strftime("%Y%m%d-%H%M%S")
     extractor, init = _start_from(base_path, config, run_dir / "cache")
     data = prepare_data(found.photos, config, extractor, run_dir / "cache")
+    if not (data.val and data.test):
+        raise TrainError("the labeled photos are too few distinct shots to hold some out for testing")
     if init is None:
         init = new_heads(spec, data.features.rows(data.train), config.heads)
     fitted = fit(data, replace(spec, bias={}, temperature={}), config, init)

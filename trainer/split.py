@@ -40,7 +40,7 @@ def split(photos: Sequence[LabeledPhoto], fractions: tuple[float, float, float] 
     for members in groups.values():
         strata[stratum(photos[members[0]])].append(members)
     rng = random.Random(seed)
-    out: tuple[list[int], list[int], list[int]] = ([], [], [])
+    out: tuple[list[list[int]], ...] = ([], [], [])
     totals = [0, 0, 0]
     for key in sorted(strata):
         members_list = strata[key]
@@ -54,5 +54,14 @@ def split(photos: Sequence[LabeledPhoto], fractions: tuple[float, float, float] 
             chosen = max(range(3), key=lambda s: need[s])
             taken[chosen] += len(members)
             totals[chosen] += len(members)
-            out[chosen].extend(members)
-    return tuple(sorted(part) for part in out)  # type: ignore[return-value]
+            out[chosen].append(members)
+    _fill_empty(out)
+    return tuple(sorted(i for members in part for i in members) for part in out)  # type: ignore[return-value]
+
+
+def _fill_empty(parts: tuple[list[list[int]], ...]) -> None:
+    """Few strata each send their first shot to train; give an empty split a shot from the largest."""
+    for part in parts:
+        donor = max(parts, key=len)
+        if not part and len(donor) > 1:
+            part.append(donor.pop())

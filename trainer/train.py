@@ -23,7 +23,7 @@ from .evaluate import baseline_figures, model_figures, per_body
 from .features import Extractor, FeatureSet, backbone_extractor, extract
 from .harvest import LabeledPhoto
 from .heads import HeadConfig, Heads, logits, train_heads
-from .split import split
+from .split import copy_key, split
 
 Progress = Callable[[int], None]
 
@@ -38,6 +38,7 @@ class TrainConfig:
     per_crop: int = 1
     fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
     seed: int = 0
+    calibration_folds: int = 4  # out-of-fold training predictions join validation in calibration; 0: validation only
     heads: HeadConfig = field(default_factory=HeadConfig)
 
     def to_dict(self) -> dict:
@@ -78,14 +79,53 @@ def prepare_data(photos: Sequence[LabeledPhoto], config: TrainConfig, extractor:
 
 
 def fit(data: Prepared, base: ModelSpec, config: TrainConfig, init: Heads | None = None) -> Fitted:
-    """Train heads (from init when adapting), then calibrate on the validation photos."""
+    """Train heads (from init when adapting), then calibrate on honest predictions.
+
+    The validation photos chose each head's best epoch, so their predictions flatter the
+    model and a confidence fitted on them alone comes out overconfident. Calibration
+    therefore also uses out-of-fold predictions for the training photos.
+    """
     train_rows = data.features.rows(data.train)
     val_rows = data.features.rows(data.val, identity_only=True)
     heads, history = train_heads(base, train_rows, val_rows, config.heads, init)
-    spec, report = calib.calibrate(base, logits(heads, val_rows), val_rows.aux,
-                                   val_rows.fnumber, val_rows.focal35, val_rows.ev100)
+    outputs, rows = logits(heads, val_rows), val_rows
+    if config.calibration_folds > 1:
+        oof, oof_rows = out_of_fold(data, base, config, init, config.calibration_folds)
+        outputs = {k: np.concatenate([oof[k], outputs[k]]) for k in outputs}
+        rows = _concat(oof_rows, rows)
+    spec, report = calib.calibrate(base, outputs, rows.aux, rows.fnumber, rows.focal35, rows.ev100)
     report["training"] = history
+    report["calibration_photos"] = int(len(rows.fnumber))
     return Fitted(heads, spec, report)
+
+
+def out_of_fold(data: Prepared, base: ModelSpec, config: TrainConfig, init: Heads | None,
+                folds: int = 4) -> tuple[dict[str, np.ndarray], FeatureSet]:
+    """Predictions for each training photo from heads trained without it (K folds by photo)."""
+    val_rows = data.features.rows(data.val, identity_only=True)
+    groups: dict[tuple, list[int]] = {}
+    for i in data.train:  # copies of one shot stay in one fold, as they stay in one split
+        groups.setdefault(copy_key(data.photos[i]), []).append(i)
+    order = list(groups.values())
+    random.Random(config.seed + 1).shuffle(order)
+    parts: list[tuple[dict[str, np.ndarray], FeatureSet]] = []
+    for k in range(folds):
+        held = [i for members in order[k::folds] for i in members]
+        if not held:
+            continue
+        rest = [i for i in data.train if i not in set(held)]
+        fold_heads, _ = train_heads(base, data.features.rows(rest), val_rows, config.heads, init)
+        held_rows = data.features.rows(held, identity_only=True)
+        parts.append((logits(fold_heads, held_rows), held_rows))
+    outputs = {k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]}
+    rows = parts[0][1]
+    for _, more in parts[1:]:
+        rows = _concat(rows, more)
+    return outputs, rows
+
+
+def _concat(a: FeatureSet, b: FeatureSet) -> FeatureSet:
+    return FeatureSet(**{k: np.concatenate([getattr(a, k), getattr(b, k)]) for k in vars(a)})
 
 
 def validation_routes(fitted: Fitted, data: Prepared) -> dict:
