@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from photo_tagger.analyse import Task, analyse  # noqa: E402
 from photo_tagger.errors import NoModelInstalled  # noqa: E402
 from photo_tagger.estimate import Estimate, estimate  # noqa: E402
+from photo_tagger.preprocess import normalise  # noqa: E402
 from photo_tagger.infer import Predictor  # noqa: E402
 from photo_tagger.lenses import Lens  # noqa: E402
 from photo_tagger.registry import default_model  # noqa: E402
@@ -61,7 +62,7 @@ def load(photos: Path, use: str, spec) -> list[tuple[Labeled, object]]:  # type:
         path = photos / row["path"]
         item = analyse(Task(str(path), path.stat().st_size, 0, True), spec)
         meta = item.meta
-        if item.image is None or meta is None or not meta.has_lens_exif or item.crop is None:
+        if item.pixels is None or meta is None or not meta.has_lens_exif or item.crop is None:
             continue
         body = " ".join(filter(None, (meta.make, meta.model))) or "(unknown)"
         out.append((Labeled(path, meta.fnumber, meta.focal_length * item.crop.value, body), item))  # type: ignore[operator]
@@ -131,7 +132,7 @@ def main() -> None:
         raise SystemExit("no labeled photos found")
     labels = [label for label, _ in items]
     lenses = declared_lenses(items)
-    images = np.stack([item.image for _, item in items])  # type: ignore[attr-defined]
+    images = normalise(np.stack([item.pixels for _, item in items]), predictor.spec)  # type: ignore[attr-defined]
     aux = np.stack([item.aux for _, item in items])  # type: ignore[attr-defined]
     outputs: dict[str, list[np.ndarray]] = defaultdict(list)
     for start in range(0, len(items), 16):  # one model run per photo, shared by both answers

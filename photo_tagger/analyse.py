@@ -16,7 +16,7 @@ from .camera import CropFactor, resolve_crop_factor
 from .errors import MetadataError, PhototagError, UnreadableImage
 from .metadata import PhotoMetadata, read_metadata
 from .modelspec import ModelSpec
-from .preprocess import aux_vector, decode, probe_size, to_model_input
+from .preprocess import aux_vector, decode, probe_size, resize_for_model
 
 HEAD_BYTES = 256 * 1024  # a JPEG's EXIF, XMP and ICC blocks almost always fit
 
@@ -40,7 +40,7 @@ class Analysed:
     crop: CropFactor | None = None
     width: int | None = None
     height: int | None = None
-    image: np.ndarray | None = None
+    pixels: np.ndarray | None = None  # uint8 HWC at the model's size; normalised per batch
     aux: np.ndarray | None = None
     error: str | None = None
 
@@ -66,7 +66,7 @@ def analyse(task: Task, spec: ModelSpec, crops: Mapping[str, float] | None = Non
         image = decode(data, spec.input_size)
         return Analysed(
             task, meta, crop, width, height,
-            image=to_model_input(image, spec), aux=aux_vector(meta, crop),
+            pixels=resize_for_model(image, spec), aux=aux_vector(meta, crop),
         )
     except OSError as exc:
         return Analysed(task, error=f"it cannot be read ({exc.strerror or exc})")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .analyse import Analysed, Task, analyse, analyse_in_worker, init_worker
+from .preprocess import normalise
 from .discover import FoundFile, discover, display_path
 from .infer import Predictor
 from .lenses import Lens, LensBook, LensResolver
@@ -139,7 +140,7 @@ class Scan:
     def _take(self, item: Analysed) -> None:
         if item.error is not None:
             self._record(self._error_record(item.task, item.error))
-        elif item.image is None:
+        elif item.pixels is None:
             self._record(self._record_from(item, "has_exif"))
         else:
             self._batch.append(item)
@@ -152,7 +153,7 @@ class Scan:
         if not self._batch:
             return
         batch, self._batch = self._batch, []
-        images = np.stack([b.image for b in batch])  # type: ignore[misc]
+        images = normalise(np.stack([b.pixels for b in batch]), self.predictor.spec)  # type: ignore[misc]
         aux = np.stack([b.aux for b in batch])  # type: ignore[misc]
         crops = [item.crop.value if item.crop else None for item in batch]
         resolved = [self.resolver.resolve(item.task.path, item.meta) for item in batch]

@@ -62,17 +62,26 @@ def probe_size(data: bytes) -> tuple[int | None, int | None]:
         return None, None
 
 
-def to_model_input(image: Image.Image, spec: ModelSpec) -> np.ndarray:
-    """Resize the whole frame to the model's square input and normalise it, as float32 CHW.
+def resize_for_model(image: Image.Image, spec: ModelSpec) -> np.ndarray:
+    """The whole frame squashed to the model's square input, as uint8 HWC.
 
-    The full frame is squashed rather than cropped: cropping would change the field of
-    view, and so the 35 mm-equivalent focal length the model must read from it.
+    Squashed rather than cropped: cropping would change the field of view, and so the
+    35 mm-equivalent focal length the model must read from it. uint8 is also what travels
+    from the decoding workers: a quarter of the bytes of the float input.
     """
     size = spec.input_size
-    resized = image.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
-    array = np.asarray(resized, dtype=np.float32)
-    array = (array - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
-    return np.ascontiguousarray(array.transpose(2, 0, 1))
+    return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0))
+
+
+def normalise(pixels: np.ndarray, spec: ModelSpec) -> np.ndarray:
+    """uint8 (..., H, W, 3) to the model's normalised float32 (..., 3, H, W); batches too."""
+    array = (pixels.astype(np.float32) - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
+    return np.ascontiguousarray(np.moveaxis(array, -1, -3))
+
+
+def to_model_input(image: Image.Image, spec: ModelSpec) -> np.ndarray:
+    """One decoded photo to the model's input (float32 CHW)."""
+    return normalise(resize_for_model(image, spec), spec)
 
 
 def prepare(data: bytes, spec: ModelSpec) -> np.ndarray:

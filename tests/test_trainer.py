@@ -21,7 +21,7 @@ from photo_tagger.cli import cli  # noqa: E402
 from photo_tagger.cli_train import models_command, train_command  # noqa: E402
 from photo_tagger.infer import Predictor  # noqa: E402
 from photo_tagger.modelspec import default_spec  # noqa: E402
-from photo_tagger.preprocess import prepare  # noqa: E402
+from photo_tagger.preprocess import normalise, prepare  # noqa: E402
 from photo_tagger.trainer.augment import IDENTITY, Variant, relabel, render  # noqa: E402
 from photo_tagger.trainer.harvest import harvest  # noqa: E402
 from photo_tagger.trainer.heads import HeadConfig  # noqa: E402
@@ -88,8 +88,9 @@ def test_evaluation_input_is_the_inference_input(trained):
     images, aux = inference_inputs(photos[:2], spec)
     for i, photo in enumerate(photos[:2]):
         scanned = analyse(Task(photo.path, 0, 0, predict_if_labeled=True), spec)
-        assert scanned.image is not None and scanned.aux is not None
-        assert np.array_equal(images[i], scanned.image)
+        assert scanned.pixels is not None and scanned.aux is not None
+        # what the scan feeds the model: the worker's pixels, normalised with its batch
+        assert np.array_equal(images[i], normalise(scanned.pixels[None], spec)[0])
         assert np.array_equal(aux[i], scanned.aux)
         data = Path(photo.path).read_bytes()
         assert np.array_equal(render(data, spec, IDENTITY), prepare(data, spec))

@@ -65,6 +65,7 @@ MEASURE_TRIALS = {
     "224": TrainConfig(input_size=224),
     "320": TrainConfig(input_size=320),
     "320_no_crop_input": TrainConfig(input_size=320, heads=HeadConfig(use_crop_input=False)),
+    "320_validation_only_calibration": TrainConfig(input_size=320, calibration_folds=0),
 }
 
 
