@@ -212,14 +212,14 @@ def test_stop_scales():
     assert stop_scale(3.5, 22, "half").tolist()[:3] == [3.5, 4.0, 4.8]
 
 
-def test_constraint_drops_impossible_mass_and_renormalises():
+def test_constraint_moves_mass_onto_the_lens_scale_and_out_of_range_mass_to_its_end():
     bins = np.asarray(default_spec("t").fnumber_bins)
     probs = np.zeros(len(bins))
-    probs[np.argmin(abs(bins - 1.0))] = 0.5  # f/1: impossible with an f/2 lens
+    probs[np.argmin(abs(bins - 1.0))] = 0.5  # "f/1" from an f/2 lens: the model means wide open
     probs[np.argmin(abs(bins - 2.24))] = 0.3  # a third above f/2: snaps to f/2
     probs[np.argmin(abs(bins - 5.04))] = 0.2  # two thirds above f/4: snaps to f/5.6
     values, p = constrain_fnumber(probs, bins, LensConstraint(58, 58, 2, 16, "full"))
-    assert dict(zip(values.tolist(), p.round(6).tolist())) == {2.0: 0.6, 2.8: 0, 4.0: 0, 5.6: 0.4, 8.0: 0, 11.0: 0, 16.0: 0}
+    assert dict(zip(values.tolist(), p.round(6).tolist())) == {2.0: 0.8, 2.8: 0, 4.0: 0, 5.6: 0.2, 8.0: 0, 11.0: 0, 16.0: 0}
 
 
 def test_estimate_with_candidates_uses_the_focal_posterior():
