@@ -5,36 +5,22 @@ Real photo files in tmp_path, a real SQLite file, the tiny ONNX model, the real 
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import click
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from photo_tagger.cli import cli
 from photo_tagger.cli_lens import camera_group, lens_group
 from photo_tagger.estimate import LensConstraint, constrain_fnumber, estimate, lens_posterior, stop_scale
 from photo_tagger.lenses import LensBook, LensError, UnknownLens, custom_lens, search_lensfun
 from photo_tagger.modelspec import AUX_FEATURES, OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35, default_spec
 from photo_tagger.store import Store
+from helpers import run, rows
 from photos import camera_exif, make_photo
 
 HELIOS = "KMZ Helios-44 58mm 1:2"
 FULL_STOPS_2_16 = {2.0, 2.8, 4.0, 5.6, 8.0, 11.0, 16.0}
-
-
-def run(*args: str):  # type: ignore[no-untyped-def]
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-
-
-def rows(db: Path) -> dict[str, dict]:
-    conn = sqlite3.connect(db)
-    conn.row_factory = sqlite3.Row
-    found = {Path(r["path"]).name: dict(r) for r in conn.execute("SELECT * FROM photos")}
-    conn.close()
-    return found
 
 
 def scan(paths: list[Path], model: Path, db: Path, *extra: str):  # type: ignore[no-untyped-def]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -13,19 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from photo_tagger.cli import cli
+from helpers import run, rows
 from photos import camera_exif, make_photo
-
-
-def run(*args: str):  # type: ignore[no-untyped-def]
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-
-
-def rows(db: Path) -> dict[str, dict]:
-    conn = sqlite3.connect(db)
-    conn.row_factory = sqlite3.Row
-    found = {Path(r["path"]).name: dict(r) for r in conn.execute("SELECT * FROM photos")}
-    conn.close()
-    return found
 
 
 def scan(library: Path, model: Path, db: Path, *extra: str):

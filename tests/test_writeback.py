@@ -21,13 +21,10 @@ from click.testing import CliRunner
 from photo_tagger.cli import cli
 from photo_tagger.errors import MetadataWriteError
 from photo_tagger.tagio import jpeg_image_offset, modify, verify
+from helpers import rows as db_rows, run
 from photos import camera_exif, make_photo
 
 EXIFTOOL = shutil.which("exiftool")
-
-
-def run(*args: str):
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 def scan(root: Path, model: Path, db: Path, *extra: str):
@@ -52,14 +49,6 @@ def snapshot(root: Path) -> dict[str, tuple[str, int, int]]:
             path = os.path.join(folder, name)
             info = os.stat(path)
             found[os.fsdecode(path)] = (digest(path), info.st_mtime_ns, info.st_mode)
-    return found
-
-
-def db_rows(db: Path) -> dict[str, dict]:
-    conn = sqlite3.connect(db)
-    conn.row_factory = sqlite3.Row
-    found = {Path(r["path"]).name: dict(r) for r in conn.execute("SELECT * FROM photos")}
-    conn.close()
     return found
 
 

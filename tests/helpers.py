@@ -1,0 +1,24 @@
+"""Helpers shared by the CLI tests: run the real CLI, read back the real database."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from photo_tagger.cli import cli
+
+
+def run(*args: str):  # type: ignore[no-untyped-def]
+    """The click CLI in-process, failing loudly on an unexpected exception."""
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def rows(db: Path) -> dict[str, dict]:
+    """Every photo row of a database, keyed by file name."""
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    found = {Path(r["path"]).name: dict(r) for r in conn.execute("SELECT * FROM photos")}
+    conn.close()
+    return found
