@@ -72,10 +72,11 @@ def is_unchanged(
         return False
     if known.status == "unsupported":
         return True
+    same_prediction = known.model_version == model_version and known.lens_setup == lens_setup
     if known.status == "predicted":
-        return known.model_version == model_version and known.lens_setup == lens_setup
+        return same_prediction
     if known.status == "has_exif":
-        return not all_photos or (known.model_version == model_version and known.lens_setup == lens_setup)
+        return not all_photos or same_prediction
     return False
 
 

@@ -271,6 +271,16 @@ def _carries(est: Estimate, exif: dict[str, str], xmp: dict[str, Any]) -> bool:
     )
 
 
+def _still_to_write(est: Estimate, exif: dict[str, str], xmp: dict[str, Any], sidecar: bool) -> Estimate | str:
+    """The estimates left to write, or why none: ALREADY when the target holds exactly
+    these (a sidecar is judged by its XMP alone), a reason when the file records its own."""
+    if _carries(est, {} if sidecar else exif, xmp):
+        return ALREADY
+    est = _without_present(est, exif, xmp)
+    where = "the file or its sidecar" if sidecar else "the file"
+    return f"{where} already records its lens values" if est.empty else est
+
+
 def _without_present(est: Estimate, exif: dict[str, str], xmp: dict[str, Any]) -> Estimate:
     """Drop a value the file already records (present and nonzero), unless phototag wrote it."""
     ours = set(str(xmp.get(f"Xmp.{PREFIX}.EstimatedTags", "")).split(","))
@@ -294,11 +304,10 @@ def _nonzero(value: Any) -> bool:
 def build_exif_job(row: dict[str, Any], photo: str, data: bytes, info: os.stat_result, est: Estimate) -> Job | str:
     """The photo with the estimates in its EXIF and XMP, verified in memory."""
     exif, xmp = read_tags(data)
-    if _carries(est, exif, xmp):
-        return ALREADY
-    est = _without_present(est, exif, xmp)
-    if est.empty:
-        return "the file already records its lens values"
+    remaining = _still_to_write(est, exif, xmp, sidecar=False)
+    if isinstance(remaining, str):
+        return remaining
+    est = remaining
     want_exif = exif_tags(est)
     want_xmp = xmp_tags(est, now())
     new = modify(data, want_exif, want_xmp)
@@ -328,11 +337,10 @@ def build_sidecar_job(row: dict[str, Any], photo: str, data: bytes, info: os.sta
             if candidate == target:
                 existing = content
             xmp = {**xmp, **read_tags(content)[1]}
-    if _carries(est, {}, xmp):
-        return ALREADY
-    est = _without_present(est, exif, xmp)
-    if est.empty:
-        return "the file or its sidecar already records its lens values"
+    remaining = _still_to_write(est, exif, xmp, sidecar=True)
+    if isinstance(remaining, str):
+        return remaining
+    est = remaining
     want_exif = exif_tags(est)
     want_xmp = xmp_tags(est, now())
     packet_xmp = read_tags(existing)[1] if existing else {}
