@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .modelspec import AUX_FEATURES, ModelSpec
+from .modelspec import AUX_FEATURES, OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35, ModelSpec
 
 ONE_STOP = float(np.sqrt(2.0))  # one stop is a factor of sqrt(2) in FNumber
 FOCAL_TOLERANCE = 1.2  # "within 20%"
@@ -128,7 +128,7 @@ def lens_posterior(probs: np.ndarray, bins: np.ndarray, candidates: Sequence[Len
 
 def _constrained_row(
     f_probs: np.ndarray, f_bins: np.ndarray, l_probs: np.ndarray, l_bins: np.ndarray,
-    candidates: Sequence[LensConstraint], spec_bias: dict[str, list[list[float]]],
+    candidates: Sequence[LensConstraint], spec: ModelSpec,
 ) -> tuple[float, float, float, float, int, float]:
     """(fnumber, its confidence, focal35, its confidence, lens index, lens confidence)."""
     posterior = lens_posterior(l_probs, l_bins, candidates)
@@ -147,12 +147,12 @@ def _constrained_row(
     elif chosen.focal_min is not None:
         window = np.where(_focal_window(l_bins, chosen), l_probs, 0.0)
         window = window / max(window.sum(), 1e-12)
-        value, conf = point_and_confidence(window[None, :], l_bins, FOCAL_TOLERANCE)
-        value = apply_bias(value, spec_bias.get("focal35"))
+        value, conf = point_for(spec, "focal35", window[None, :], l_bins, FOCAL_TOLERANCE)
+        value = apply_bias(value, spec.bias.get("focal35"))
         focal, l_conf = float(np.clip(value[0], chosen.focal_min, chosen.focal_max)), float(conf[0])
     else:
-        value, conf = point_and_confidence(l_probs[None, :], l_bins, FOCAL_TOLERANCE)
-        focal, l_conf = float(apply_bias(value, spec_bias.get("focal35"))[0]), float(conf[0])
+        value, conf = point_for(spec, "focal35", l_probs[None, :], l_bins, FOCAL_TOLERANCE)
+        focal, l_conf = float(apply_bias(value, spec.bias.get("focal35"))[0]), float(conf[0])
     return fnumber, min(f_conf, 1.0), focal, l_conf * float(posterior[pick]), pick, float(posterior[pick])
 
 
@@ -272,8 +272,6 @@ def estimate(
     constraints, when given, holds each row's candidate lenses (empty: none known). They
     act on the distributions before the point estimates and confidences are taken.
     """
-    from .modelspec import OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35
-
     f_probs = fnumber_distribution(spec, outputs[OUTPUT_FNUMBER], outputs[OUTPUT_EV100], aux, mode)
     f_val, f_conf = point_for(spec, "fnumber", f_probs, np.asarray(spec.fnumber_bins), ONE_STOP)
     l_probs = softmax(outputs[OUTPUT_FOCAL35], spec.temperature.get("focal35", 1.0))
@@ -295,7 +293,7 @@ def estimate(
             ))
             continue
         fn, fc, fl, lc, pick, pc = _constrained_row(
-            f_probs[i], np.asarray(spec.fnumber_bins), l_probs[i], np.asarray(spec.focal35_bins), candidates, spec.bias
+            f_probs[i], np.asarray(spec.fnumber_bins), l_probs[i], np.asarray(spec.focal35_bins), candidates, spec
         )
         results.append(Estimate(
             fnumber=round(fn, 2), fnumber_confidence=round(fc, 4),
