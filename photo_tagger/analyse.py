@@ -55,9 +55,10 @@ def analyse(task: Task, spec: ModelSpec, crops: Mapping[str, float] | None = Non
             data, complete, meta = read_file_metadata(handle)
             width, height = meta.pixel_width, meta.pixel_height
             if not (width and height):
-                if not complete:
+                width, height = probe_size(data)  # the header is almost always in the head
+                if width is None and not complete:
                     data, complete = data + handle.read(), True
-                width, height = probe_size(data)
+                    width, height = probe_size(data)
             crop = resolve_crop_factor(meta, width, height, crops)
             if meta.has_lens_exif and not task.predict_if_labeled:
                 return Analysed(task, meta, crop, width, height)

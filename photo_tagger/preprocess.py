@@ -56,8 +56,10 @@ def decode(data: bytes, min_side: int | None) -> Image.Image:
 def probe_size(data: bytes) -> tuple[int | None, int | None]:
     """The stored pixel size from the header alone (None if Pillow cannot read it)."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            return image.size
+        with warnings.catch_warnings():  # a head cut mid-TIFF makes Pillow warn; None answers
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as image:
+                return image.size
     except (OSError, ValueError, SyntaxError, EOFError, UnidentifiedImageError):
         return None, None
 
