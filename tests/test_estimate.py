@@ -69,3 +69,31 @@ def test_spec_round_trips_and_rejects_garbage():
         ModelSpec.from_json('{"model_version": "x"}')
     with pytest.raises(ModelError):
         ModelSpec.from_json(spec.to_json().replace('"format_version": 1', '"format_version": 99'))
+
+
+@pytest.mark.parametrize("rule", ["mode", "median"])
+def test_a_declared_lens_keeps_the_models_point_rule_and_bias(rule):
+    """A lens that allows the free estimate must not move it by more than snapping to its scale:
+    declaring a lens adds knowledge, it must not swap the estimator (bench/lens_bench.py found
+    the window mode here a stop off where the model's median rule was right)."""
+    import dataclasses
+
+    from photo_tagger.estimate import STOP_SCALES, LensConstraint
+
+    spec = dataclasses.replace(default_spec("t"), combine="dof", point={"fnumber": rule},
+                               bias={"fnumber": [[1e9, 0.8]]})
+    bins = np.asarray(spec.fnumber_bins)
+    rng = np.random.default_rng(3)
+    rows = 12
+    centre = rng.uniform(np.log(2.5), np.log(9.0), size=(rows, 1))  # broad, skewed distributions
+    logits = -((np.log(bins)[None, :] - centre) ** 2) / rng.uniform(0.1, 0.6, size=(rows, 1))
+    logits += np.where(np.log(bins)[None, :] > centre, 0.8, 0.0)
+    outputs = {OUTPUT_FNUMBER: logits, OUTPUT_FOCAL35: np.zeros((rows, len(spec.focal35_bins))),
+               OUTPUT_EV100: np.zeros((rows, len(spec.ev100_bins)))}
+    aux = np.zeros((rows, len(AUX_FEATURES)), np.float32)
+    lens = LensConstraint(50.0, 50.0, 1.0, 32.0, "third")
+    free = estimate(spec, outputs, aux)
+    known = estimate(spec, outputs, aux, constraints=[(lens,)] * rows)
+    for f, k in zip(free, known):
+        assert k.fnumber in STOP_SCALES["third"]
+        assert abs(math.log2(k.fnumber / f.fnumber)) * 2 <= 1 / 3 + 0.05  # within the scale's step
