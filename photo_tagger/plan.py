@@ -53,7 +53,7 @@ def choose(row: dict[str, Any], min_confidence: float, lenses: Mapping[str, Lens
         focal_length_confidence=row["focal_length_confidence"],
         model_version=row["model_version"],
     )
-    return (with_lens(est, lens, row["lens_confidence"]) if lens else est), ""
+    return (add_lens(est, lens, row["lens_confidence"]) if lens else est), ""
 
 
 def lens_to_write(row: dict[str, Any], min_confidence: float, lenses: Mapping[str, Lens]) -> Lens | None:
@@ -67,7 +67,7 @@ def lens_to_write(row: dict[str, Any], min_confidence: float, lenses: Mapping[st
     return lenses.get(row["lens_name"])
 
 
-def with_lens(est: Estimate, lens: Lens, confidence: float | None) -> Estimate:
+def add_lens(est: Estimate, lens: Lens, confidence: float | None) -> Estimate:
     """est naming lens: LensModel without the maker (as cameras write it), LensMake apart;
     a zoom's widest FNumber at its long end is not in the lens book, so it stays unknown."""
     model = lens.name
@@ -94,9 +94,9 @@ def carries(est: Estimate, exif: dict[str, str], xmp: dict[str, Any]) -> bool:
 def still_to_write(est: Estimate, exif: dict[str, str], xmp: dict[str, Any], sidecar: bool) -> Estimate | str:
     """The estimates left to write, or why none: ALREADY when the target holds exactly
     these (a sidecar is judged by its XMP alone), a reason when the file records its own."""
+    est = without_present(est, exif, xmp)  # first: a lens the file names itself is not a difference
     if carries(est, {} if sidecar else exif, xmp):
         return ALREADY
-    est = without_present(est, exif, xmp)
     where = "the file or its sidecar" if sidecar else "the file"
     return f"{where} already records its lens values" if est.empty else est
 
