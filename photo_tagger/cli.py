@@ -143,7 +143,9 @@ def write(paths: tuple[str, ...], db_path: Path | None, min_confidence: float | 
     """Write stored estimates into the photos (all, or those under PATHS); predicts nothing.
 
     Only photos that lacked lens EXIF get values, each value only at or above
-    --min-confidence, marked as estimates in XMP (phototag namespace). Files are replaced
+    --min-confidence, marked as estimates in XMP (phototag namespace); a lens you declared
+    (scan --lens, lens assign) goes into LensModel, LensMake and LensSpecification unless
+    the file names a lens of its own. Files are replaced
     atomically after verification; `phototag undo` restores them byte for byte.
     """
     options = _write_opts(paths, min_confidence, sidecar, keep_mtime)

@@ -50,7 +50,7 @@ def modify(data: bytes, exif: dict[str, Any], xmp: dict[str, Any]) -> bytes:
         raise MetadataWriteError(f"its metadata cannot be rewritten ({_first_line(exc)})") from exc
 
 
-def verify(old: bytes, new: bytes, want_exif: dict[str, str], want_xmp: dict[str, str], path: str) -> None:
+def verify(old: bytes, new: bytes, want_exif: dict[str, str], want_xmp: dict[str, Any], path: str) -> None:
     """The new bytes say what was meant, and nothing else changed: raise if not."""
     old_exif, old_xmp = read_tags(old)
     new_exif, new_xmp = read_tags(new)

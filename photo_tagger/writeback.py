@@ -25,26 +25,14 @@ from .discover import display_path
 from .errors import MetadataWriteError
 from .atomic import discard, file_hash, locked, remove_stale_temps, sha256, write_temp
 from .atomic import replace as replace_file
+from .lenses import Lens, LensBook
+from .plan import ALREADY, choose, exif_version_update, kept_marks, still_to_write
 from .store import Store, now
 from .tagio import modify, read_tags, undo_record, verify
-from .xmp import (
-    EMPTY_PACKET,
-    FNUMBER,
-    FOCAL_LENGTH,
-    PREFIX,
-    XMP_TWINS,
-    Estimate,
-    exif_tags,
-    same_value,
-    register_namespace,
-    sidecar_candidates,
-    sidecar_path,
-    xmp_tags,
-)
+from .xmp import EMPTY_PACKET, Estimate, exif_tags, register_namespace, shown, sidecar_candidates, sidecar_path, xmp_tags
 
 DEFAULT_MIN_CONFIDENCE = 0.5
 IN_FILE_FORMATS = frozenset({".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".png", ".webp"})
-ALREADY = "already written"
 
 
 @dataclass(frozen=True)
@@ -91,7 +79,7 @@ class Job:
     before: bytes | None  # the target's bytes before (None: a new sidecar)
     after: bytes
     tags_before: dict[str, dict[str, Any]]
-    tags_after: dict[str, dict[str, str]]
+    tags_after: dict[str, dict[str, Any]]
     undo_kind: str  # 'jpeg_header', 'whole', 'tags' or 'sidecar_new'
     undo_blob: bytes | None
     like: os.stat_result | None  # whose mode, owner and times the new file keeps
@@ -173,9 +161,11 @@ class WriteStage:
         self.writer = writer
         self.options = options
         self.summary = WriteSummary(dry_run=dry_run)
+        self.lenses: dict[str, Lens] = {}
 
     def run(self) -> WriteSummary:
         register_namespace()
+        self.lenses = {lens.name: lens for lens in LensBook(self.store).lenses()}
         self.summary.settled = self.writer.settle()
         rows = [r for r in self.store.predicted_rows() if selected(r["path"], self.options.paths)]
         remove_stale_temps({os.path.dirname(real_path(r)) for r in rows})
@@ -204,10 +194,10 @@ class WriteStage:
             return
         self.summary.written += 1
         self.summary.into_sidecars += outcome.method == "sidecar"
-        self.summary.planned.append((path, {k.rsplit(".", 1)[1]: v for k, v in outcome.tags_after["exif"].items()}))
+        self.summary.planned.append((path, shown(outcome.tags_after["exif"])))
 
     def _plan_and_commit(self, row: dict[str, Any]) -> Job | str:
-        est, reason = choose(row, self.options.min_confidence)
+        est, reason = choose(row, self.options.min_confidence, self.lenses)
         if est is None:
             return reason
         photo = real_path(row)
@@ -238,78 +228,16 @@ def _writable(path: str, info: os.stat_result) -> bool:
     return bool(info.st_mode & 0o222) and (os.geteuid() == 0 or os.access(path, os.W_OK))
 
 
-def choose(row: dict[str, Any], min_confidence: float) -> tuple[Estimate | None, str]:
-    """Which stored values may be written; FNumber and focal length are judged separately."""
-    if row["status"] != "predicted":
-        return None, "not an estimate"
-    f_ok = row["fnumber"] is not None and (row["fnumber_confidence"] or 0.0) >= min_confidence
-    l_ok = row["focal_length_35mm"] is not None and (row["focal_length_confidence"] or 0.0) >= min_confidence
-    has_real_focal = row["focal_length"] is not None
-    if not f_ok and not (l_ok and has_real_focal):
-        if l_ok and not has_real_focal:
-            return None, "confidence below the minimum for FNumber, crop factor unknown for focal length"
-        return None, f"confidence below {min_confidence:g}"
-    est = Estimate(
-        fnumber=row["fnumber"] if f_ok else None,
-        focal_length=row["focal_length"] if l_ok and has_real_focal else None,
-        focal_length_35mm=row["focal_length_35mm"] if l_ok and has_real_focal else None,
-        fnumber_confidence=row["fnumber_confidence"],
-        focal_length_confidence=row["focal_length_confidence"],
-        model_version=row["model_version"],
-    )
-    return est, ""
-
-
-def _carries(est: Estimate, exif: dict[str, str], xmp: dict[str, Any]) -> bool:
-    """The file (or sidecar) already holds exactly these estimates from this model, so
-    writing again would change nothing: a rescan, or two scans racing, must not rewrite it."""
-    want = exif_tags(est)
-    return (
-        bool(want)
-        and xmp.get(f"Xmp.{PREFIX}.ModelVersion") == est.model_version
-        and all(same_value(exif.get(key) or xmp.get(XMP_TWINS[key]), value) for key, value in want.items())
-    )
-
-
-def _still_to_write(est: Estimate, exif: dict[str, str], xmp: dict[str, Any], sidecar: bool) -> Estimate | str:
-    """The estimates left to write, or why none: ALREADY when the target holds exactly
-    these (a sidecar is judged by its XMP alone), a reason when the file records its own."""
-    if _carries(est, {} if sidecar else exif, xmp):
-        return ALREADY
-    est = _without_present(est, exif, xmp)
-    where = "the file or its sidecar" if sidecar else "the file"
-    return f"{where} already records its lens values" if est.empty else est
-
-
-def _without_present(est: Estimate, exif: dict[str, str], xmp: dict[str, Any]) -> Estimate:
-    """Drop a value the file already records (present and nonzero), unless phototag wrote it."""
-    ours = set(str(xmp.get(f"Xmp.{PREFIX}.EstimatedTags", "")).split(","))
-    present = {
-        key for key in (FNUMBER, FOCAL_LENGTH)
-        if key.rsplit(".", 1)[1] not in ours and (_nonzero(exif.get(key)) or _nonzero(xmp.get(XMP_TWINS[key])))
-    }
-    fnumber = None if FNUMBER in present else est.fnumber
-    focal = None if FOCAL_LENGTH in present else est.focal_length
-    return Estimate(fnumber, focal, est.focal_length_35mm if focal is not None else None,
-                    est.fnumber_confidence, est.focal_length_confidence, est.model_version)
-
-
-def _nonzero(value: Any) -> bool:
-    from .metadata import parse_number
-
-    number = parse_number(value) if isinstance(value, str) else None
-    return bool(number and number > 0)
-
-
 def build_exif_job(row: dict[str, Any], photo: str, data: bytes, info: os.stat_result, est: Estimate) -> Job | str:
     """The photo with the estimates in its EXIF and XMP, verified in memory."""
     exif, xmp = read_tags(data)
-    remaining = _still_to_write(est, exif, xmp, sidecar=False)
+    remaining = still_to_write(est, exif, xmp, sidecar=False)
     if isinstance(remaining, str):
         return remaining
     est = remaining
     want_exif = exif_tags(est)
-    want_xmp = xmp_tags(est, now())
+    want_xmp = xmp_tags(est, now(), kept_marks(exif, xmp, want_exif))
+    want_exif.update(exif_version_update(exif, want_exif))
     new = modify(data, want_exif, want_xmp)
     verify(data, new, want_exif, want_xmp, photo)
     undo_kind, blob = undo_record(data)
@@ -337,13 +265,13 @@ def build_sidecar_job(row: dict[str, Any], photo: str, data: bytes, info: os.sta
             if candidate == target:
                 existing = content
             xmp = {**xmp, **read_tags(content)[1]}
-    remaining = _still_to_write(est, exif, xmp, sidecar=True)
+    remaining = still_to_write(est, exif, xmp, sidecar=True)
     if isinstance(remaining, str):
         return remaining
     est = remaining
     want_exif = exif_tags(est)
-    want_xmp = xmp_tags(est, now())
     packet_xmp = read_tags(existing)[1] if existing else {}
+    want_xmp = xmp_tags(est, now(), kept_marks({}, packet_xmp, want_exif))
     new = modify(existing or EMPTY_PACKET, {}, want_xmp)
     verify(existing or EMPTY_PACKET, new, {}, want_xmp, target)
     like = os.stat(target) if existing is not None else None

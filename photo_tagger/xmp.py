@@ -4,9 +4,15 @@ The namespace marks every written value as an estimate, so people and other tool
 it from a measured one:
 
     Xmp.phototag.Estimated              True
-    Xmp.phototag.EstimatedTags          FNumber,FocalLength,FocalLengthIn35mmFilm (those written)
+    Xmp.phototag.EstimatedTags          FNumber,FocalLength,FocalLengthIn35mmFilm,LensModel,... (those
+                                        written, and those an earlier write left in place)
     Xmp.phototag.FNumberConfidence      0.83  (probability the truth is within one stop)
     Xmp.phototag.FocalLengthConfidence  0.61  (probability the truth is within 20%)
+    Xmp.phototag.LensConfidence         1.00  (probability the named lens took the photo)
+
+The lens the user declared goes into the EXIF 2.3 lens tags (LensMake, LensModel,
+LensSpecification), their exifEX twins (the CIPA "Exif 2.3 for XMP" namespace) and
+aux:Lens, the name Lightroom and most XMP readers show.
     Xmp.phototag.ModelVersion           the model that made the estimate
     Xmp.phototag.EstimatedAt            when it was written (UTC, ISO 8601)
 """
@@ -14,8 +20,11 @@ it from a measured one:
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 NAMESPACE = "http://phototag.dev/ns/1.0/"
 PREFIX = "phototag"
@@ -23,7 +32,16 @@ PREFIX = "phototag"
 FNUMBER = "Exif.Photo.FNumber"
 FOCAL_LENGTH = "Exif.Photo.FocalLength"
 FOCAL_35MM = "Exif.Photo.FocalLengthIn35mmFilm"
-XMP_TWINS = {FNUMBER: "Xmp.exif.FNumber", FOCAL_LENGTH: "Xmp.exif.FocalLength", FOCAL_35MM: "Xmp.exif.FocalLengthIn35mmFilm"}
+LENS_MODEL = "Exif.Photo.LensModel"  # EXIF 2.3 (0xA434), like LensMake (0xA433) and LensSpecification (0xA432)
+LENS_MAKE = "Exif.Photo.LensMake"
+LENS_SPEC = "Exif.Photo.LensSpecification"
+LENS_TAGS = (LENS_MODEL, LENS_MAKE, LENS_SPEC)
+AUX_LENS = "Xmp.aux.Lens"
+XMP_TWINS = {
+    FNUMBER: "Xmp.exif.FNumber", FOCAL_LENGTH: "Xmp.exif.FocalLength", FOCAL_35MM: "Xmp.exif.FocalLengthIn35mmFilm",
+    LENS_MODEL: "Xmp.exifEX.LensModel", LENS_MAKE: "Xmp.exifEX.LensMake", LENS_SPEC: "Xmp.exifEX.LensSpecification",
+}
+ESTIMABLE = tuple(key.rsplit(".", 1)[1] for key in XMP_TWINS)  # the names EstimatedTags may list, in order
 EMPTY_PACKET = (
     b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
     b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
@@ -60,10 +78,24 @@ class Estimate:
     fnumber_confidence: float | None
     focal_length_confidence: float | None
     model_version: str | None
+    lens_make: str | None = None  # LensMake: None when the lens's maker is unknown
+    lens_model: str | None = None  # LensModel, without the maker: None writes no lens tag
+    # LensSpecification: min and max focal length, widest FNumber at each; None where unknown
+    lens_spec: tuple[float, float, float | None, float | None] | None = None
+    lens_confidence: float | None = None
 
     @property
     def empty(self) -> bool:
-        return self.fnumber is None and self.focal_length is None
+        return self.fnumber is None and self.focal_length is None and self.lens_model is None
+
+    @property
+    def lens_name(self) -> str | None:
+        """The full name for aux:Lens: 'KMZ Helios-44 58mm 1:2'."""
+        if self.lens_model is None or not self.lens_make:
+            return self.lens_model
+        if self.lens_model.casefold().startswith(self.lens_make.casefold()):
+            return self.lens_model
+        return f"{self.lens_make} {self.lens_model}"
 
 
 def rational(value: float, denominator: int = 10) -> str:
@@ -71,14 +103,44 @@ def rational(value: float, denominator: int = 10) -> str:
     return f"{round(value * denominator)}/{denominator}"
 
 
-def same_value(a: str | None, b: str | None) -> bool:
-    """Tag values equal as numbers where both are numbers ('28/10' == '14/5'), else as text."""
+def spec_rational(value: float | None) -> str:
+    """One LensSpecification part: '58/1', '7/5' for f/1.4; '0/0' where unknown (EXIF 2.3)."""
+    if value is None:
+        return "0/0"
+    exact = Fraction(value).limit_denominator(100)
+    return f"{exact.numerator}/{exact.denominator}"
+
+
+_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?(/\d+)?")
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Tag values equal as numbers where both are numbers ('28/10' == '14/5'), element by
+    element for number lists ('58/1 58/1 2/1 2/1' == ['580/10', '580/10', '20/10', '20/10']),
+    else as text."""
     if a is None or b is None:
         return a is b
+    parts_a, parts_b = _parts(a), _parts(b)
+    if len(parts_a) == len(parts_b) == 1:
+        return _same_number_or_text(parts_a[0], parts_b[0])
+    if all(_NUMBER.fullmatch(p) for p in parts_a + parts_b):
+        return len(parts_a) == len(parts_b) and all(map(_same_number_or_text, parts_a, parts_b))
+    if isinstance(a, list) or isinstance(b, list):
+        return parts_a == parts_b
+    return str(a) == str(b)
+
+
+def _parts(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [str(v).strip() for v in value]
+    return str(value).split() or [str(value)]
+
+
+def _same_number_or_text(a: str, b: str) -> bool:
     try:
-        return Fraction(str(a).strip()) == Fraction(str(b).strip())
-    except (ValueError, ZeroDivisionError):
-        return str(a) == str(b)
+        return Fraction(a.strip()) == Fraction(b.strip())
+    except (ValueError, ZeroDivisionError):  # '0/0' (unknown) equals only itself
+        return a == b
 
 
 def exif_tags(est: Estimate) -> dict[str, str]:
@@ -89,22 +151,48 @@ def exif_tags(est: Estimate) -> dict[str, str]:
         tags[FOCAL_LENGTH] = rational(est.focal_length)
         if est.focal_length_35mm is not None:
             tags[FOCAL_35MM] = str(round(est.focal_length_35mm))
+    if est.lens_model is not None:
+        tags[LENS_MODEL] = est.lens_model
+        if est.lens_make:
+            tags[LENS_MAKE] = est.lens_make
+        if est.lens_spec is not None:
+            tags[LENS_SPEC] = " ".join(spec_rational(v) for v in est.lens_spec)
     return tags
 
 
-def xmp_tags(est: Estimate, when: str) -> dict[str, str]:
-    """The XMP twins of the EXIF values, and phototag's marks."""
+def xmp_tags(est: Estimate, when: str, kept: Iterable[str] = ()) -> dict[str, Any]:
+    """The XMP twins of the EXIF values, and phototag's marks. kept names estimates an
+    earlier write left in place: they stay marked, or a rescan would take them for the camera's."""
     exif = exif_tags(est)
-    tags = {XMP_TWINS[key]: value for key, value in exif.items()}
+    tags: dict[str, Any] = {XMP_TWINS[key]: value for key, value in exif.items()}
+    if LENS_SPEC in exif:  # a Seq of rationals in exifEX, not one text
+        tags[XMP_TWINS[LENS_SPEC]] = exif[LENS_SPEC].split()
+    if est.lens_name is not None:
+        tags[AUX_LENS] = est.lens_name
+    written = {key.rsplit(".", 1)[1] for key in exif} | set(kept)
     tags[f"Xmp.{PREFIX}.Estimated"] = "True"
-    tags[f"Xmp.{PREFIX}.EstimatedTags"] = ",".join(key.rsplit(".", 1)[1] for key in exif)
-    if est.fnumber is not None and est.fnumber_confidence is not None:
-        tags[f"Xmp.{PREFIX}.FNumberConfidence"] = f"{est.fnumber_confidence:.2f}"
-    if est.focal_length is not None and est.focal_length_confidence is not None:
-        tags[f"Xmp.{PREFIX}.FocalLengthConfidence"] = f"{est.focal_length_confidence:.2f}"
+    tags[f"Xmp.{PREFIX}.EstimatedTags"] = ",".join(name for name in ESTIMABLE if name in written)
+    for value, confidence, name in ((est.fnumber, est.fnumber_confidence, "FNumberConfidence"),
+                                    (est.focal_length, est.focal_length_confidence, "FocalLengthConfidence"),
+                                    (est.lens_model, est.lens_confidence, "LensConfidence")):
+        if value is not None and confidence is not None:
+            tags[f"Xmp.{PREFIX}.{name}"] = f"{confidence:.2f}"
     tags[f"Xmp.{PREFIX}.ModelVersion"] = est.model_version or "unknown"
     tags[f"Xmp.{PREFIX}.EstimatedAt"] = when
     return tags
+
+
+def shown(exif: dict[str, str]) -> dict[str, str]:
+    """Tags as a dry run lists them: short names, ExifVersion as '0230' rather than its bytes."""
+    found = {key.rsplit(".", 1)[1]: value for key, value in exif.items()}
+    if "ExifVersion" in found:
+        found["ExifVersion"] = "".join(chr(int(b)) for b in found["ExifVersion"].split())
+    return found
+
+
+def estimated_tags(xmp: dict[str, Any]) -> set[str]:
+    """The tag names a file's (or sidecar's) phototag mark lists as estimates."""
+    return {name for name in str(xmp.get(f"Xmp.{PREFIX}.EstimatedTags", "")).split(",") if name}
 
 
 def sidecar_path(photo: str) -> str:

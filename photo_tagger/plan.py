@@ -1,0 +1,175 @@
+"""What may be written into one photo: the stored values chosen, less what the file records.
+
+Values the camera or the user recorded are never overwritten; values phototag wrote
+itself (listed in its Xmp.phototag.EstimatedTags mark) count as absent. The lens is judged
+as one group (name, maker, specification): a file that names any lens of its own keeps it
+whole, so phototag never mixes its lens with the camera's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from .lenses import Lens
+from .metadata import parse_number
+from .xmp import (
+    AUX_LENS,
+    FNUMBER,
+    FOCAL_LENGTH,
+    LENS_TAGS,
+    PREFIX,
+    XMP_TWINS,
+    Estimate,
+    estimated_tags,
+    exif_tags,
+    same_value,
+)
+
+ALREADY = "already written"
+EXIF_VERSION = "Exif.Photo.ExifVersion"
+LENS_EXIF_VERSION = "0230"  # EXIF 2.3 introduced LensMake, LensModel and LensSpecification
+
+
+def choose(row: dict[str, Any], min_confidence: float, lenses: Mapping[str, Lens] | None = None) -> tuple[Estimate | None, str]:
+    """Which stored values may be written; FNumber, focal length and lens are judged separately."""
+    if row["status"] != "predicted":
+        return None, "not an estimate"
+    f_ok = row["fnumber"] is not None and (row["fnumber_confidence"] or 0.0) >= min_confidence
+    l_ok = row["focal_length_35mm"] is not None and (row["focal_length_confidence"] or 0.0) >= min_confidence
+    has_real_focal = row["focal_length"] is not None
+    lens = lens_to_write(row, min_confidence, lenses or {})
+    if not f_ok and not (l_ok and has_real_focal) and lens is None:
+        if l_ok and not has_real_focal:
+            return None, "confidence below the minimum for FNumber, crop factor unknown for focal length"
+        return None, f"confidence below {min_confidence:g}"
+    est = Estimate(
+        fnumber=row["fnumber"] if f_ok else None,
+        focal_length=row["focal_length"] if l_ok and has_real_focal else None,
+        focal_length_35mm=row["focal_length_35mm"] if l_ok and has_real_focal else None,
+        fnumber_confidence=row["fnumber_confidence"],
+        focal_length_confidence=row["focal_length_confidence"],
+        model_version=row["model_version"],
+    )
+    return (add_lens(est, lens, row["lens_confidence"]) if lens else est), ""
+
+
+def lens_to_write(row: dict[str, Any], min_confidence: float, lenses: Mapping[str, Lens]) -> Lens | None:
+    """The known lens to name in the file: declared by the user (scan --lens or a rule), the
+    one picked with at least min_confidence, and still in the lens book. A lens recognised
+    from the photo's own LensModel is the camera's to name, not phototag's."""
+    if not row.get("lens_name") or row.get("lens_source") in (None, "exif"):
+        return None
+    if (row.get("lens_confidence") or 0.0) < min_confidence:
+        return None
+    return lenses.get(row["lens_name"])
+
+
+def add_lens(est: Estimate, lens: Lens, confidence: float | None) -> Estimate:
+    """est naming lens: LensModel without the maker (as cameras write it), LensMake apart;
+    a zoom's widest FNumber at its long end is not in the lens book, so it stays unknown."""
+    model = lens.name
+    if lens.maker and model.casefold().startswith(lens.maker.casefold() + " "):
+        model = model[len(lens.maker):].strip()
+    widest_long = lens.aperture_min if lens.is_prime else None
+    return dataclasses.replace(
+        est, lens_make=lens.maker or None, lens_model=model, lens_confidence=confidence,
+        lens_spec=(lens.focal_min, lens.focal_max, lens.aperture_min, widest_long),
+    )
+
+
+def carries(est: Estimate, exif: dict[str, str], xmp: dict[str, Any]) -> bool:
+    """The file (or sidecar) already holds exactly these estimates from this model, so
+    writing again would change nothing: a rescan, or two scans racing, must not rewrite it."""
+    want = exif_tags(est)
+    return (
+        bool(want)
+        and xmp.get(f"Xmp.{PREFIX}.ModelVersion") == est.model_version
+        and all(same_value(exif.get(key) or xmp.get(XMP_TWINS[key]), value) for key, value in want.items())
+    )
+
+
+def still_to_write(est: Estimate, exif: dict[str, str], xmp: dict[str, Any], sidecar: bool) -> Estimate | str:
+    """The estimates left to write, or why none: ALREADY when the target holds exactly
+    these (a sidecar is judged by its XMP alone), a reason when the file records its own."""
+    est = without_present(est, exif, xmp)  # first: a lens the file names itself is not a difference
+    if carries(est, {} if sidecar else exif, xmp):
+        return ALREADY
+    where = "the file or its sidecar" if sidecar else "the file"
+    return f"{where} already records its lens values" if est.empty else est
+
+
+def without_present(est: Estimate, exif: dict[str, str], xmp: dict[str, Any]) -> Estimate:
+    """Drop a value the file already records (present and nonzero), unless phototag wrote it."""
+    ours = estimated_tags(xmp)
+    present = {
+        key for key in (FNUMBER, FOCAL_LENGTH)
+        if key.rsplit(".", 1)[1] not in ours and (_nonzero(exif.get(key)) or _nonzero(xmp.get(XMP_TWINS[key])))
+    }
+    fnumber = None if FNUMBER in present else est.fnumber
+    focal = None if FOCAL_LENGTH in present else est.focal_length
+    est = dataclasses.replace(est, fnumber=fnumber, focal_length=focal,
+                              focal_length_35mm=est.focal_length_35mm if focal is not None else None)
+    if lens_recorded(exif, xmp):
+        est = dataclasses.replace(est, lens_make=None, lens_model=None, lens_spec=None, lens_confidence=None)
+    return est
+
+
+def lens_recorded(exif: dict[str, str], xmp: dict[str, Any]) -> bool:
+    """Whether the file names or describes a lens of its own: any lens tag, EXIF or XMP,
+    holding a real value that phototag did not write."""
+    ours = estimated_tags(xmp)
+    for key in LENS_TAGS:
+        if key.rsplit(".", 1)[1] in ours:
+            continue
+        if _meaningful(exif.get(key)) or _meaningful(xmp.get(XMP_TWINS[key])):
+            return True
+    return "LensModel" not in ours and _meaningful(xmp.get(AUX_LENS))
+
+
+def _meaningful(value: Any) -> bool:
+    """A value that says something: not empty, not '----', not a LensSpecification of zeros
+    or '0/0' (cameras write those for 'no lens information')."""
+    if value is None:
+        return False
+    parts = value if isinstance(value, list) else str(value).replace("\x00", " ").split()
+    return any(re.search(r"[A-Za-z]", str(p)) or _nonzero(str(p)) for p in parts)
+
+
+def _nonzero(value: Any) -> bool:
+    number = parse_number(value) if isinstance(value, str) else None
+    return bool(number and number > 0)
+
+
+def kept_marks(exif: dict[str, str], xmp: dict[str, Any], written: dict[str, str]) -> tuple[str, ...]:
+    """Estimates an earlier write left in the target that this write does not replace
+    (say, a lens written before, no longer confident enough to rewrite): still phototag's."""
+    kept = []
+    for name in estimated_tags(xmp):
+        key = f"Exif.Photo.{name}"
+        if key in XMP_TWINS and key not in written and (key in exif or XMP_TWINS[key] in xmp):
+            kept.append(name)
+    return tuple(kept)
+
+
+def exif_version_update(exif: dict[str, str], written: dict[str, str]) -> dict[str, str]:
+    """ExifVersion raised to 0230 when EXIF 2.3 lens tags go into a file that declares an
+    older version, so strict readers (and `exiftool -validate`) accept them. A file that
+    declares none is left as it is: phototag does not vouch for the rest of its EXIF."""
+    if not any(key in written for key in LENS_TAGS):
+        return {}
+    version = exif_version(exif.get(EXIF_VERSION))
+    if version is None or version >= LENS_EXIF_VERSION:
+        return {}
+    return {EXIF_VERSION: " ".join(str(ord(c)) for c in LENS_EXIF_VERSION)}
+
+
+def exif_version(raw: str | None) -> str | None:
+    """pyexiv2's '48 50 50 48' (the four ASCII bytes) as '0220'; None when absent or odd."""
+    try:
+        text = bytes(int(part) for part in str(raw).split()).decode("ascii") if raw else ""
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return text if re.fullmatch(r"\d{4}", text) else None
