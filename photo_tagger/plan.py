@@ -135,7 +135,15 @@ def _meaningful(value: Any) -> bool:
     if value is None:
         return False
     parts = value if isinstance(value, list) else str(value).replace("\x00", " ").split()
-    return any(re.search(r"[A-Za-z]", str(p)) or _nonzero(str(p)) for p in parts)
+    return any(_says_something(str(p)) for p in parts)
+
+
+def _says_something(part: str) -> bool:
+    """A number above zero; else any letter, of any script ('Юпитер-9'), or a digit other
+    than 0 ('28-70'): only zeros and punctuation ('----', '0/0', '0.0') say nothing."""
+    if parse_number(part) is not None:
+        return _nonzero(part)
+    return any(ch.isalpha() or ch in "123456789" for ch in part)
 
 
 def _nonzero(value: Any) -> bool:

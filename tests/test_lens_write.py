@@ -168,6 +168,29 @@ def test_a_lens_the_file_names_itself_is_kept(tmp_path, tiny_model):
     assert snapshot(root) == written
 
 
+def test_a_lens_named_in_another_script_or_by_numbers_alone_is_kept(tmp_path, tiny_model):
+    from photo_tagger.plan import lens_recorded
+
+    root = tmp_path / "roll"
+    make_photo(root / "cyr.jpg", exif=camera_exif(None, None) | {"Exif.Photo.LensModel": "Юпитер-9"}, seed=1)
+    make_photo(root / "zoom.jpg", exif=camera_exif(None, None) | {"Exif.Photo.LensModel": "28-70"}, seed=2)
+    aux = make_photo(root / "aux.jpg", exif=camera_exif(None, None), seed=3)
+    aux.write_bytes(modify(aux.read_bytes(), {}, {"Xmp.aux.Lens": "Гелиос-44М"}))
+    db = tmp_path / "t.db"
+    with_helios(db)
+    result = scan(root, tiny_model, db, "--lens", HELIOS, "--write-exif", "--min-confidence", "0")
+    assert "Write: 3 written" in result.output, result.output
+    for name, model in (("cyr.jpg", "Юпитер-9"), ("zoom.jpg", "28-70"), ("aux.jpg", None)):
+        exif, xmp = tags(root / name)
+        assert exif.get("Exif.Photo.LensModel") == model, name
+        assert "Exif.Photo.LensSpecification" not in exif and "Lens" not in xmp["Xmp.phototag.EstimatedTags"], name
+    assert tags(root / "aux.jpg")[1]["Xmp.aux.Lens"] == "Гелиос-44М"
+    for blank in ("----", "0/0 0/0 0/0 0/0", "0/1 0/1 0/1 0/1", " ", "0.0"):
+        assert not lens_recorded({"Exif.Photo.LensModel": blank}, {}), blank
+    for named in ("ニッコール", "Юпитер-9 85мм", "28-70", "135"):
+        assert lens_recorded({"Exif.Photo.LensModel": named}, {}) and lens_recorded({}, {"Xmp.aux.Lens": named}), named
+
+
 def test_a_lens_recognised_from_the_bodys_own_lens_model_is_not_rewritten(tmp_path, tiny_model):
     exif = camera_exif(None, None, make="NIKON CORPORATION", model="NIKON Z 6") | {"Exif.Photo.LensModel": "Helios-44 58mm 1:2"}
     photo = make_photo(tmp_path / "roll" / "z.jpg", exif=exif, seed=1)
