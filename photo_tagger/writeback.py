@@ -29,7 +29,9 @@ from .lenses import Lens, LensBook
 from .plan import ALREADY, choose, exif_version_update, kept_marks, still_to_write
 from .store import Store, now
 from .tagio import modify, read_tags, undo_record, verify
-from .xmp import EMPTY_PACKET, Estimate, exif_tags, register_namespace, shown, sidecar_candidates, sidecar_path, xmp_tags
+from .xmp import (
+    EMPTY_PACKET, XMP_TWINS, Estimate, exif_tags, register_namespace, shown, sidecar_candidates, sidecar_path, xmp_tags,
+)
 
 DEFAULT_MIN_CONFIDENCE = 0.5
 IN_FILE_FORMATS = frozenset({".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".png", ".webp"})
@@ -272,8 +274,11 @@ def build_sidecar_job(row: dict[str, Any], photo: str, data: bytes, info: os.sta
     want_exif = exif_tags(est)
     packet_xmp = read_tags(existing)[1] if existing else {}
     want_xmp = xmp_tags(est, now(), kept_marks({}, packet_xmp, want_exif))
-    new = modify(existing or EMPTY_PACKET, {}, want_xmp)
-    verify(existing or EMPTY_PACKET, new, {}, want_xmp, target)
+    # exiv2 reads a sidecar's exif: properties into EXIF and writes that EXIF back over them,
+    # so a changed value (a new model's FNumber) must be set there too or it is reverted
+    mirrored = {key: value for key, value in want_exif.items() if XMP_TWINS[key].startswith("Xmp.exif.")}
+    new = modify(existing or EMPTY_PACKET, mirrored, want_xmp)
+    verify(existing or EMPTY_PACKET, new, mirrored, want_xmp, target)
     like = os.stat(target) if existing is not None else None
     return Job(
         photo=row["path"], photo_bytes=row["path_bytes"], target=target, method="sidecar",

@@ -296,6 +296,21 @@ def test_an_earlier_lens_estimate_stays_marked_when_a_later_write_leaves_it(manu
     assert read_metadata(job.after).lens_model is None
 
 
+def test_a_sidecar_takes_new_estimates(manual, tiny_model, tmp_path):
+    """exiv2 writes a sidecar's exif: properties back from the EXIF it read from them: a new
+    FNumber was reverted, and every rewrite of a sidecar failed its verification."""
+    db = tmp_path / "t.db"
+    with_helios(db)
+    run("lens", "add", "Other", "--focal", "135", "--aperture", "2.8-22", "--db", str(db))
+    scan(manual, tiny_model, db, "--lens", HELIOS, "--write-exif", "--sidecar", "--min-confidence", "0")
+    result = scan(manual, tiny_model, db, "--lens", "other", "--force", "--write-exif", "--sidecar", "--min-confidence", "0")
+    assert "3 written (3 into XMP sidecars), 0 held back, 0 failed" in result.output, result.output
+    for name, row in db_rows(db).items():
+        side = tags(manual / f"{name}.xmp")[1]
+        assert same_value(side["Xmp.exif.FNumber"], f"{round(row['fnumber'] * 10)}/10") and side["Xmp.aux.Lens"] == "Other"
+        assert same_value(side["Xmp.exif.FocalLength"], "1350/10")
+
+
 def test_sidecar_mode_writes_the_xmp_forms_only(manual, tiny_model, tmp_path):
     db = tmp_path / "t.db"
     with_helios(db)
