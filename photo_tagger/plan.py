@@ -91,11 +91,14 @@ def carries(est: Estimate, exif: dict[str, str], xmp: dict[str, Any]) -> bool:
     )
 
 
-def still_to_write(est: Estimate, exif: dict[str, str], xmp: dict[str, Any], sidecar: bool) -> Estimate | str:
+def still_to_write(est: Estimate, exif: dict[str, str], xmp: dict[str, Any], sidecar: bool,
+                   target_xmp: dict[str, Any] | None = None) -> Estimate | str:
     """The estimates left to write, or why none: ALREADY when the target holds exactly
-    these (a sidecar is judged by its XMP alone), a reason when the file records its own."""
+    these (a sidecar is judged by its XMP alone), a reason when the file records its own.
+    target_xmp: the XMP of the file written (a sidecar's own), where it differs from xmp."""
     est = without_present(est, exif, xmp)  # first: a lens the file names itself is not a difference
-    if carries(est, {} if sidecar else exif, xmp):
+    target = xmp if target_xmp is None else target_xmp
+    if carries(est, {} if sidecar else exif, xmp) and not any(stale_lens(est, {} if sidecar else exif, target)):
         return ALREADY
     where = "the file or its sidecar" if sidecar else "the file"
     return f"{where} already records its lens values" if est.empty else est
@@ -153,13 +156,30 @@ def _nonzero(value: Any) -> bool:
 
 def kept_marks(exif: dict[str, str], xmp: dict[str, Any], written: dict[str, str]) -> tuple[str, ...]:
     """Estimates an earlier write left in the target that this write does not replace
-    (say, a lens written before, no longer confident enough to rewrite): still phototag's."""
+    (say, a lens written before, no longer confident enough to rewrite): still phototag's.
+    A lens written now replaces the earlier one whole: its tags are rewritten or deleted."""
     kept = []
+    lens_now = any(key in written for key in LENS_TAGS)
     for name in estimated_tags(xmp):
         key = f"Exif.Photo.{name}"
+        if lens_now and key in LENS_TAGS:
+            continue
         if key in XMP_TWINS and key not in written and (key in exif or XMP_TWINS[key] in xmp):
             kept.append(name)
     return tuple(kept)
+
+
+def stale_lens(est: Estimate, exif: dict[str, str], xmp: dict[str, Any]) -> tuple[dict[str, None], dict[str, None]]:
+    """When est names a lens, the lens tags an earlier write of phototag's left in the target
+    that this one does not write (a maker the new lens lacks), EXIF and XMP, to delete: the
+    file must never give one lens's maker with another's name."""
+    if est.lens_model is None:
+        return {}, {}
+    ours = estimated_tags(xmp)
+    written = exif_tags(est)
+    old = [key for key in LENS_TAGS if key not in written and key.rsplit(".", 1)[1] in ours]
+    return ({key: None for key in old if key in exif},
+            {XMP_TWINS[key]: None for key in old if XMP_TWINS[key] in xmp})
 
 
 def exif_version_update(exif: dict[str, str], written: dict[str, str]) -> dict[str, str]:

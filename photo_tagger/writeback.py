@@ -26,7 +26,7 @@ from .errors import MetadataWriteError
 from .atomic import discard, file_hash, locked, remove_stale_temps, sha256, write_temp
 from .atomic import replace as replace_file
 from .lenses import Lens, LensBook
-from .plan import ALREADY, choose, exif_version_update, kept_marks, still_to_write
+from .plan import ALREADY, choose, exif_version_update, kept_marks, stale_lens, still_to_write
 from .store import Store, now
 from .tagio import modify, read_tags, undo_record, verify
 from .xmp import (
@@ -237,8 +237,9 @@ def build_exif_job(row: dict[str, Any], photo: str, data: bytes, info: os.stat_r
     if isinstance(remaining, str):
         return remaining
     est = remaining
-    want_exif = exif_tags(est)
-    want_xmp = xmp_tags(est, now(), kept_marks(exif, xmp, want_exif))
+    gone_exif, gone_xmp = stale_lens(est, exif, xmp)
+    want_exif = {**exif_tags(est), **gone_exif}
+    want_xmp = {**xmp_tags(est, now(), kept_marks(exif, xmp, want_exif)), **gone_xmp}
     want_exif.update(exif_version_update(exif, want_exif))
     new = modify(data, want_exif, want_xmp)
     verify(data, new, want_exif, want_xmp, photo)
@@ -267,13 +268,14 @@ def build_sidecar_job(row: dict[str, Any], photo: str, data: bytes, info: os.sta
             if candidate == target:
                 existing = content
             xmp = {**xmp, **read_tags(content)[1]}
-    remaining = still_to_write(est, exif, xmp, sidecar=True)
+    packet_xmp = read_tags(existing)[1] if existing else {}
+    remaining = still_to_write(est, exif, xmp, sidecar=True, target_xmp=packet_xmp)
     if isinstance(remaining, str):
         return remaining
     est = remaining
     want_exif = exif_tags(est)
-    packet_xmp = read_tags(existing)[1] if existing else {}
-    want_xmp = xmp_tags(est, now(), kept_marks({}, packet_xmp, want_exif))
+    gone_xmp = stale_lens(est, {}, packet_xmp)[1]
+    want_xmp = {**xmp_tags(est, now(), kept_marks({}, packet_xmp, want_exif)), **gone_xmp}
     # exiv2 reads a sidecar's exif: properties into EXIF and writes that EXIF back over them,
     # so a changed value (a new model's FNumber) must be set there too or it is reverted
     mirrored = {key: value for key, value in want_exif.items() if XMP_TWINS[key].startswith("Xmp.exif.")}

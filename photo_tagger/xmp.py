@@ -184,7 +184,7 @@ def xmp_tags(est: Estimate, when: str, kept: Iterable[str] = ()) -> dict[str, An
 
 def shown(exif: dict[str, str]) -> dict[str, str]:
     """Tags as a dry run lists them: short names, ExifVersion as '0230' rather than its bytes."""
-    found = {key.rsplit(".", 1)[1]: value for key, value in exif.items()}
+    found = {key.rsplit(".", 1)[1]: "(deleted)" if value is None else value for key, value in exif.items()}
     if "ExifVersion" in found:
         found["ExifVersion"] = "".join(chr(int(b)) for b in found["ExifVersion"].split())
     return found

@@ -311,6 +311,51 @@ def test_a_sidecar_takes_new_estimates(manual, tiny_model, tmp_path):
         assert same_value(side["Xmp.exif.FocalLength"], "1350/10")
 
 
+@pytest.mark.parametrize("sidecar", [False, True])
+def test_a_new_lens_replaces_the_earlier_one_whole(manual, tiny_model, tmp_path, sidecar):
+    db = tmp_path / "t.db"
+    with_helios(db)
+    run("lens", "add", "Mystery", "--focal", "35-70", "--db", str(db))  # no maker
+    mode = ("--sidecar",) if sidecar else ()
+    before = snapshot(manual)
+    scan(manual, tiny_model, db, "--lens", HELIOS, "--write-exif", *mode, "--min-confidence", "0")
+    dry = scan(manual, tiny_model, db, "--lens", "mystery", "--force", "--write-exif", *mode, "--min-confidence", "0", "--dry-run")
+    assert "3 would be written" in dry.output, dry.output
+    second = scan(manual, tiny_model, db, "--lens", "mystery", "--force", "--write-exif", *mode, "--min-confidence", "0")
+    assert "3 written" in second.output, second.output
+    for name in ("a.jpg", "old.jpg", "print.tif"):
+        exif, xmp = tags(manual / (f"{name}.xmp" if sidecar else name))
+        assert (exif.get("Exif.Photo.LensModel"), xmp["Xmp.exifEX.LensModel"], xmp["Xmp.aux.Lens"]) == \
+            (None if sidecar else "Mystery", "Mystery", "Mystery"), name
+        assert "Exif.Photo.LensMake" not in exif and "Xmp.exifEX.LensMake" not in xmp, name  # KMZ made the Helios
+        assert xmp["Xmp.exifEX.LensSpecification"] == ["35/1", "70/1", "0/0", "0/0"]
+        assert xmp["Xmp.phototag.EstimatedTags"] == "FNumber,FocalLength,FocalLengthIn35mmFilm,LensModel,LensSpecification"
+    written = snapshot(manual)
+    again = scan(manual, tiny_model, db, "--lens", "mystery", "--force", "--write-exif", *mode, "--min-confidence", "0")
+    assert "3 already written" in again.output, again.output
+    assert snapshot(manual) == written
+    assert "6 restored" in run("undo", str(manual), "--db", str(db)).output
+    assert snapshot(manual) == before
+
+
+def test_a_maker_left_by_an_earlier_lens_is_not_taken_for_already_written(manual, tiny_model, tmp_path):
+    """A file left naming one lens with another's maker is put right by the next write."""
+    db = tmp_path / "t.db"
+    run("lens", "add", "Mystery", "--focal", "35-70", "--db", str(db))
+    scan(manual, tiny_model, db, "--lens", "mystery", "--write-exif", "--min-confidence", "0")
+    photo = manual / "a.jpg"
+    _, xmp = tags(photo)
+    marks = xmp["Xmp.phototag.EstimatedTags"] + ",LensMake"
+    photo.write_bytes(modify(photo.read_bytes(), {"Exif.Photo.LensMake": "KMZ"},
+                             {"Xmp.exifEX.LensMake": "KMZ", "Xmp.phototag.EstimatedTags": marks}))
+    scan(manual, tiny_model, db, "--lens", "mystery", "--force")
+    result = run("write", str(photo), "--db", str(db), "--min-confidence", "0")
+    assert "1 written" in result.output, result.output
+    exif, xmp = tags(photo)
+    assert "Exif.Photo.LensMake" not in exif and "Xmp.exifEX.LensMake" not in xmp
+    assert "LensMake" not in xmp["Xmp.phototag.EstimatedTags"]
+
+
 def test_sidecar_mode_writes_the_xmp_forms_only(manual, tiny_model, tmp_path):
     db = tmp_path / "t.db"
     with_helios(db)
