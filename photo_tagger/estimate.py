@@ -19,6 +19,8 @@ _T = AUX_FEATURES.index("log2_exposure_time")
 _HAS_T = AUX_FEATURES.index("has_exposure_time")
 _ISO = AUX_FEATURES.index("log2_iso_over_100")
 _HAS_ISO = AUX_FEATURES.index("has_iso")
+_CROP = AUX_FEATURES.index("log2_crop_factor")
+_HAS_CROP = AUX_FEATURES.index("has_crop_factor")
 
 
 @dataclass(frozen=True)
@@ -280,21 +282,53 @@ def apply_bias(values: np.ndarray, table: list[list[float]] | None) -> np.ndarra
     return values * factors[index]
 
 
+def prior_rows(spec: ModelSpec, target: str, aux: np.ndarray) -> np.ndarray | None:
+    """Each row's label prior: that of its sensor-size class, or the last row if the crop is unknown."""
+    table = spec.prior.get(target)
+    if not table:
+        return None
+    bounds = np.asarray(spec.prior.get("crop_bounds", []), dtype=np.float64)
+    cls = np.searchsorted(bounds, np.exp2(aux[:, _CROP].astype(np.float64)))
+    cls = np.where(aux[:, _HAS_CROP] > 0, cls, len(bounds) + 1)
+    return np.asarray(table, dtype=np.float64)[cls]
+
+
+def with_prior(spec: ModelSpec, target: str, probs: np.ndarray, aux: np.ndarray,
+               prior: np.ndarray | None = None) -> np.ndarray:
+    """Mix the training labels' distribution for the row's sensor size into the model's.
+
+    With a hundred-odd training photos the heads are often confidently wrong on an unseen
+    body; the prior (how apertures and focal lengths are spread on such sensors) bounds
+    that, and its weight is what calibration photos said it is worth. `prior` overrides
+    the spec's rows (calibration passes leave-one-out rows).
+    """
+    weight = spec.prior_weight.get(target, 0.0)
+    prior = prior if prior is not None else prior_rows(spec, target, aux)
+    if weight <= 0.0 or prior is None:
+        return probs
+    return (1.0 - weight) * probs + weight * prior
+
+
 def estimate(
     spec: ModelSpec,
     outputs: dict[str, np.ndarray],
     aux: np.ndarray,
     mode: str | None = None,
     constraints: Sequence[Sequence[LensConstraint]] | None = None,
+    priors: dict[str, np.ndarray] | None = None,
 ) -> list[Estimate]:
     """Estimates for a batch, from the model's raw outputs and the auxiliary inputs.
 
     constraints, when given, holds each row's candidate lenses (empty: none known). They
     act on the distributions before the point estimates and confidences are taken.
+    priors overrides the spec's label prior rows per target (for calibration only).
     """
+    priors = priors or {}
     f_probs = fnumber_distribution(spec, outputs[OUTPUT_FNUMBER], outputs[OUTPUT_EV100], aux, mode)
+    f_probs = with_prior(spec, "fnumber", f_probs, aux, priors.get("fnumber"))
     f_val, f_conf = point_for(spec, "fnumber", f_probs, np.asarray(spec.fnumber_bins), ONE_STOP)
     l_probs = softmax(outputs[OUTPUT_FOCAL35], spec.temperature.get("focal35", 1.0))
+    l_probs = with_prior(spec, "focal35", l_probs, aux, priors.get("focal35"))
     l_val, l_conf = point_for(spec, "focal35", l_probs, np.asarray(spec.focal35_bins), FOCAL_TOLERANCE)
     f_val = apply_bias(f_val, spec.bias.get("fnumber"))
     l_val = apply_bias(l_val, spec.bias.get("focal35"))

@@ -13,7 +13,7 @@ from typing import Any
 from .errors import ModelError
 
 SPEC_KEY = "phototag.spec"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: adds the label prior (prior, prior_weight)
 
 INPUT_IMAGE = "image"
 INPUT_AUX = "aux"
@@ -70,6 +70,11 @@ class ModelSpec:
     temperature: dict[str, float] = field(default_factory=dict)
     bias: dict[str, list[list[float]]] = field(default_factory=dict)
     point: dict[str, str] = field(default_factory=dict)  # per target: "mode" (default) or "median"
+    # The training labels' distribution per sensor-size class ({"crop_bounds": [...], target:
+    # one row per class plus a last row for an unknown crop factor}); each target's estimate
+    # mixes it in with its prior_weight, chosen on calibration photos (0: not at all).
+    prior: dict[str, Any] = field(default_factory=dict)
+    prior_weight: dict[str, float] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
@@ -100,6 +105,8 @@ class ModelSpec:
                 temperature={k: float(v) for k, v in raw.get("temperature", {}).items()},
                 bias=raw.get("bias", {}),
                 point={str(k): str(v) for k, v in raw.get("point", {}).items()},
+                prior=raw.get("prior", {}),
+                prior_weight={str(k): float(v) for k, v in raw.get("prior_weight", {}).items()},
                 info=raw.get("info", {}),
                 format_version=version,
             )
@@ -113,6 +120,7 @@ class ModelSpec:
     def validate(self) -> None:
         if any(rule not in ("mode", "median") for rule in self.point.values()):
             raise ModelError(f"unknown point rule in {self.point}; upgrade phototag")
+        self._validate_prior()
         if self.combine not in COMBINE_MODES:
             raise ModelError(f"unknown combine mode {self.combine!r}")
         if tuple(self.aux_features) != AUX_FEATURES:
@@ -123,6 +131,19 @@ class ModelSpec:
             bins = getattr(self, name)
             if len(bins) < 2 or list(bins) != sorted(set(bins)) or min(bins) <= 0 and name != "ev100_bins":
                 raise ModelError(f"model metadata has unsorted or too few {name}")
+
+    def _validate_prior(self) -> None:
+        if not self.prior and not any(self.prior_weight.values()):
+            return
+        classes = len(self.prior.get("crop_bounds", [])) + 2
+        for target, bins in (("fnumber", self.fnumber_bins), ("focal35", self.focal35_bins)):
+            weight = self.prior_weight.get(target, 0.0)
+            rows = self.prior.get(target)
+            if not 0.0 <= weight <= 1.0:
+                raise ModelError(f"model metadata has a prior weight outside 0..1 for {target}")
+            if weight and (not isinstance(rows, list) or len(rows) != classes
+                           or any(len(row) != len(bins) for row in rows)):
+                raise ModelError(f"model metadata has a malformed {target} prior")
 
 
 def default_spec(model_version: str, input_size: int = 224) -> ModelSpec:

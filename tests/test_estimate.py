@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from photo_tagger.estimate import ONE_STOP, apply_bias, estimate, exposure_fnumber_probs, point_and_confidence
-from photo_tagger.modelspec import AUX_FEATURES, OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35, ModelSpec, default_spec
+from photo_tagger.modelspec import AUX_FEATURES, FORMAT_VERSION, OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35, ModelSpec, default_spec
 from photo_tagger.errors import ModelError
 
 
@@ -68,7 +68,7 @@ def test_spec_round_trips_and_rejects_garbage():
     with pytest.raises(ModelError):
         ModelSpec.from_json('{"model_version": "x"}')
     with pytest.raises(ModelError):
-        ModelSpec.from_json(spec.to_json().replace('"format_version": 1', '"format_version": 99'))
+        ModelSpec.from_json(spec.to_json().replace(f'"format_version": {FORMAT_VERSION}', '"format_version": 99'))
 
 
 @pytest.mark.parametrize("rule", ["mode", "median"])

@@ -66,6 +66,7 @@ MEASURE_TRIALS = {
     "320": TrainConfig(input_size=320),
     "320_no_crop_input": TrainConfig(input_size=320, heads=HeadConfig(use_crop_input=False)),
     "320_validation_only_calibration": TrainConfig(input_size=320, calibration_folds=0),
+    "320_no_label_prior": TrainConfig(input_size=320, label_prior=False),
 }
 
 

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..estimate import estimate
+from ..estimate import estimate, prior_rows
 from ..infer import Predictor
 from ..modelspec import ModelSpec, default_spec
 from ..preprocess import prepare
 from . import calibrate as calib
+from . import prior as label_prior
 from .augment import CROP_FACTORS, IDENTITY, plan
 from .evaluate import baseline_figures, model_figures, per_body
 from .features import Extractor, FeatureSet, backbone_extractor, extract
@@ -39,6 +40,7 @@ class TrainConfig:
     fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
     seed: int = 0
     calibration_folds: int = 4  # out-of-fold training predictions join validation in calibration; 0: validation only
+    label_prior: bool = True  # mix the sensor-size label prior in where calibration says it helps (prior.py)
     heads: HeadConfig = field(default_factory=HeadConfig)
 
     def to_dict(self) -> dict:
@@ -87,16 +89,32 @@ def fit(data: Prepared, base: ModelSpec, config: TrainConfig, init: Heads | None
     """
     train_rows = data.features.rows(data.train)
     val_rows = data.features.rows(data.val, identity_only=True)
+    labels = data.features.rows(data.train, identity_only=True)
+    if config.label_prior:
+        base = replace(base, prior=label_prior.build(base, labels.fnumber, labels.focal35, labels.aux))
     heads, history = train_heads(base, train_rows, val_rows, config.heads, init)
     outputs, rows = logits(heads, val_rows), val_rows
+    priors = None
     if config.calibration_folds > 1:
         oof, oof_rows = out_of_fold(data, base, config, init, config.calibration_folds)
         outputs = {k: np.concatenate([oof[k], outputs[k]]) for k in outputs}
         rows = _concat(oof_rows, rows)
-    spec, report = calib.calibrate(base, outputs, rows.aux, rows.fnumber, rows.focal35, rows.ev100)
+        if base.prior:
+            priors = _calibration_priors(data, base, labels, oof_rows, val_rows)
+    spec, report = calib.calibrate(base, outputs, rows.aux, rows.fnumber, rows.focal35, rows.ev100, priors)
     report["training"] = history
     report["calibration_photos"] = int(len(rows.fnumber))
     return Fitted(heads, spec, report)
+
+
+def _calibration_priors(data: Prepared, base: ModelSpec, labels: FeatureSet, oof_rows: FeatureSet,
+                        val_rows: FeatureSet) -> dict[str, np.ndarray]:
+    """Label priors for the calibration rows: each training photo's built without its own
+    copy group (leave-one-out), the validation photos' from all training labels."""
+    loo = label_prior.leave_group_out(base, labels.fnumber, labels.focal35, labels.aux,
+                                      [copy_key(data.photos[i]) for i in labels.photo],
+                                      oof_rows.aux, [copy_key(data.photos[i]) for i in oof_rows.photo])
+    return {t: np.concatenate([loo[t], prior_rows(base, t, val_rows.aux)]) for t in loo}  # type: ignore[list-item]
 
 
 def out_of_fold(data: Prepared, base: ModelSpec, config: TrainConfig, init: Heads | None,

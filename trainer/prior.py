@@ -1,0 +1,76 @@
+"""The training labels' distribution per sensor-size class: the prior estimates are mixed with.
+
+Depth of field and the lenses people put on a body both follow the sensor: phones and small
+compacts sit at f/1.5-f/3.5 and 25-35 mm equivalent, full-frame bodies spread from f/1.4 to
+f/16. The body's crop factor is known even behind a manual lens, so the prior is taken per
+sensor-size class, and smoothed toward the overall one where a class has few photos.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+
+import numpy as np
+
+from ..modelspec import AUX_FEATURES, ModelSpec
+
+# Upper crop factors of the classes: full frame and larger | APS-C, Four Thirds | 1-inch and
+# bridge cameras | small-sensor compacts and phones. A last row serves an unknown crop factor.
+CROP_BOUNDS = (1.2, 2.1, 3.5)
+PSEUDO = 3.0  # a class's own photos count against this many photos' worth of the overall prior
+FLAT = 0.5  # and the overall prior against this many of a flat one: no value is impossible
+SIGMA = {"fnumber": float(np.log(2.0) / 6), "focal35": 0.1}  # kernel widths in ln units: 1/3 stop, ~10%
+_CROP = AUX_FEATURES.index("log2_crop_factor")
+_HAS_CROP = AUX_FEATURES.index("has_crop_factor")
+
+
+def kernels(values: np.ndarray, bins: np.ndarray, sigma: float) -> np.ndarray:
+    """Each label as a small bump over the bins (log space), each row summing to 1."""
+    d = np.log(bins)[None, :] - np.log(values)[:, None]
+    k = np.exp(-0.5 * (d / sigma) ** 2)
+    return k / k.sum(-1, keepdims=True)
+
+
+def crop_class(aux: np.ndarray) -> np.ndarray:
+    """Each row's sensor-size class index (len(CROP_BOUNDS) + 1 where the crop is unknown)."""
+    cls = np.searchsorted(np.asarray(CROP_BOUNDS), np.exp2(aux[:, _CROP].astype(np.float64)))
+    return np.where(aux[:, _HAS_CROP] > 0, cls, len(CROP_BOUNDS) + 1)
+
+
+def _table(bumps: np.ndarray, classes: np.ndarray) -> list[list[float]]:
+    flat = np.full(bumps.shape[1], 1.0 / bumps.shape[1])
+    overall = (bumps.sum(0) + FLAT * flat) / (len(bumps) + FLAT)
+    rows = [(bumps[classes == c].sum(0) + PSEUDO * overall) / ((classes == c).sum() + PSEUDO)
+            for c in range(len(CROP_BOUNDS) + 1)]
+    return [[round(float(v), 6) for v in row] for row in [*rows, overall]]
+
+
+def build(spec: ModelSpec, fnumber: np.ndarray, focal35: np.ndarray, aux: np.ndarray) -> dict:
+    """The spec's `prior`: per target, one row per sensor-size class, then the overall row."""
+    classes = crop_class(aux)
+    out: dict = {"crop_bounds": list(CROP_BOUNDS)}
+    for target, values, bins in (("fnumber", fnumber, spec.fnumber_bins), ("focal35", focal35, spec.focal35_bins)):
+        out[target] = _table(kernels(np.asarray(values, float), np.asarray(bins), SIGMA[target]), classes)
+    return out
+
+
+def leave_group_out(spec: ModelSpec, fnumber: np.ndarray, focal35: np.ndarray, aux: np.ndarray,
+                    groups: Sequence[Hashable], rows_aux: np.ndarray, rows_groups: Sequence[Hashable]
+                    ) -> dict[str, np.ndarray]:
+    """Prior rows for calibration rows, each built without its own photo group.
+
+    A training photo's own label inside its prior would make the prior look better on
+    the calibration photos than on a new one, and its weight would come out too high.
+    """
+    out: dict[str, list[np.ndarray]] = {"fnumber": [], "focal35": []}
+    row_class = crop_class(rows_aux)
+    groups_arr = np.asarray([hash(g) for g in groups])
+    cache: dict[int, dict] = {}
+    for cls, group in zip(row_class, rows_groups):
+        key = hash(group)
+        if key not in cache:
+            keep = groups_arr != key
+            cache[key] = build(spec, fnumber[keep], focal35[keep], aux[keep])
+        for target in out:
+            out[target].append(np.asarray(cache[key][target][cls]))
+    return {target: np.stack(rows) for target, rows in out.items()}
