@@ -28,29 +28,18 @@ def _bin_label(value: float, edges: tuple[float, ...], fmt: str) -> str:
     return "?"
 
 
-def _histogram(values: list[float], edges: tuple[float, ...], fmt: str) -> dict[str, int]:
+def _ordered(counts: Counter[str], edges: tuple[float, ...], fmt: str) -> dict[str, int]:
+    """A histogram's non-empty bins, lowest first."""
     order = [_bin_label(e - 1e-9, edges, fmt) for e in edges] + [_bin_label(edges[-1], edges, fmt)]
-    counts = Counter(_bin_label(v, edges, fmt) for v in values)
     return {label: counts[label] for label in order if counts[label]}
 
 
-def accuracy(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """Model vs EXIF on photos that had lens EXIF and were predicted too (`scan --all`)."""
-    pairs = [r for r in rows if r["status"] == "has_exif" and r["fnumber"] and r["exif_fnumber"]]
-    if not pairs:
-        return None
-    f_err = [abs(r["fnumber"] - r["exif_fnumber"]) / r["exif_fnumber"] for r in pairs]
-    stops = [abs(2 * math.log2(r["fnumber"] / r["exif_fnumber"])) for r in pairs]
-    focal = [r for r in pairs if r["focal_length_35mm"] and _true_focal35(r)]
-    l_err = [abs(r["focal_length_35mm"] - _true_focal35(r)) / _true_focal35(r) for r in focal]  # type: ignore[operator]
-    return {
-        "photos": len(pairs),
-        "fnumber_mape": round(100 * sum(f_err) / len(f_err), 1),
-        "fnumber_within_one_stop": round(sum(s <= 1.0 + 1e-9 for s in stops) / len(stops), 3),
-        "focal35_photos": len(focal),
-        "focal35_mape": round(100 * sum(l_err) / len(l_err), 1) if l_err else None,
-        "focal35_within_20pct": round(sum(e <= 0.2 for e in l_err) / len(l_err), 3) if l_err else None,
-    }
+HISTOGRAMS = {  # summary key: (row column, bin edges, label format)
+    "fnumber": ("fnumber", FNUMBER_EDGES, "f/{:g}"),
+    "focal_length_35mm": ("focal_length_35mm", FOCAL35_EDGES, "{:g} mm"),
+    "fnumber_confidence": ("fnumber_confidence", CONFIDENCE_EDGES, "{:.1f}"),
+    "focal_length_confidence": ("focal_length_confidence", CONFIDENCE_EDGES, "{:.1f}"),
+}
 
 
 def _true_focal35(row: dict[str, Any]) -> float | None:
@@ -61,38 +50,96 @@ def _true_focal35(row: dict[str, Any]) -> float | None:
     return None
 
 
-def by_lens(predicted: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Predictions per known lens (see `phototag lens`): counts and mean confidences."""
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for r in predicted:
-        groups.setdefault(r.get("lens_name") or "(no known lens)", []).append(r)
-    mean = lambda rs, key: round(sum(r[key] or 0.0 for r in rs) / len(rs), 3)  # noqa: E731
-    return {
-        name: {"photos": len(rs), "fnumber_confidence": mean(rs, "fnumber_confidence"),
-               "focal_length_confidence": mean(rs, "focal_length_confidence")}
-        for name, rs in sorted(groups.items(), key=lambda kv: -len(kv[1]))
-    }
+class _Accuracy:
+    """Model vs EXIF on photos that had lens EXIF and were predicted too (`scan --all`)."""
+
+    def __init__(self) -> None:
+        self.n = self.within_stop = self.focal_n = self.within_20 = 0
+        self.f_err = self.l_err = 0.0
+
+    def add(self, r: dict[str, Any]) -> None:
+        if not (r["status"] == "has_exif" and r["fnumber"] and r["exif_fnumber"]):
+            return
+        self.n += 1
+        self.f_err += abs(r["fnumber"] - r["exif_fnumber"]) / r["exif_fnumber"]
+        self.within_stop += abs(2 * math.log2(r["fnumber"] / r["exif_fnumber"])) <= 1.0 + 1e-9
+        true = _true_focal35(r)
+        if r["focal_length_35mm"] and true:
+            error = abs(r["focal_length_35mm"] - true) / true
+            self.focal_n += 1
+            self.l_err += error
+            self.within_20 += error <= 0.2
+
+    def result(self) -> dict[str, Any] | None:
+        if not self.n:
+            return None
+        focal = self.focal_n or None
+        return {
+            "photos": self.n,
+            "fnumber_mape": round(100 * self.f_err / self.n, 1),
+            "fnumber_within_one_stop": round(self.within_stop / self.n, 3),
+            "focal35_photos": self.focal_n,
+            "focal35_mape": round(100 * self.l_err / focal, 1) if focal else None,
+            "focal35_within_20pct": round(self.within_20 / focal, 3) if focal else None,
+        }
+
+
+class _Tally:
+    """Running counts over streamed rows: memory grows with distinct values, not with photos
+    (a 200,000-photo library must not be loaded to be summarised)."""
+
+    def __init__(self) -> None:
+        self.photos = 0
+        self.status: Counter[str] = Counter()
+        self.cameras: Counter[str] = Counter()
+        self.models: Counter[str] = Counter()
+        self.providers: Counter[str] = Counter()
+        self.bins: dict[str, Counter[str]] = {key: Counter() for key in HISTOGRAMS}
+        self.lenses: dict[str, list[float]] = {}  # name: [photos, FNumber conf sum, focal conf sum]
+        self.accuracy = _Accuracy()
+
+    def add(self, r: dict[str, Any]) -> None:
+        self.photos += 1
+        self.status[r["status"]] += 1
+        if r["status"] in ("has_exif", "predicted"):
+            self.cameras[" ".join(filter(None, (r["camera_make"], r["camera_model"]))) or "(unknown)"] += 1
+        self.accuracy.add(r)
+        if r["fnumber"] is None:
+            return
+        for key, (column, edges, fmt) in HISTOGRAMS.items():
+            self.bins[key][_bin_label(r[column], edges, fmt)] += 1
+        self.models[r["model_version"]] += 1
+        self.providers[r["provider"]] += 1
+        lens = self.lenses.setdefault(r.get("lens_name") or "(no known lens)", [0, 0.0, 0.0])
+        lens[0] += 1
+        lens[1] += r["fnumber_confidence"] or 0.0
+        lens[2] += r["focal_length_confidence"] or 0.0
+
+    def by_lens(self) -> dict[str, dict[str, Any]]:
+        """Predictions per known lens (see `phototag lens`): counts and mean confidences."""
+        return {
+            name: {"photos": int(n), "fnumber_confidence": round(f / n, 3), "focal_length_confidence": round(l / n, 3)}
+            for name, (n, f, l) in sorted(self.lenses.items(), key=lambda kv: -kv[1][0])
+        }
 
 
 def summarise(store: Store) -> dict[str, Any]:
-    rows = list(store.rows())
-    predicted = [r for r in rows if r["fnumber"] is not None]
+    """The report's data, in one streamed pass over the photos."""
+    tally = _Tally()
+    for row in store.rows():
+        tally.add(row)
     runs = store.runs()
     last = runs[-1] if runs else {}
-    cameras = Counter(" ".join(filter(None, (r["camera_make"], r["camera_model"]))) or "(unknown)" for r in rows if r["status"] in ("has_exif", "predicted"))
     return {
         "database": str(store.path),
-        "photos": len(rows),
-        "by_status": dict(Counter(r["status"] for r in rows)),
-        "fnumber": _histogram([r["fnumber"] for r in predicted], FNUMBER_EDGES, "f/{:g}"),
-        "focal_length_35mm": _histogram([r["focal_length_35mm"] for r in predicted], FOCAL35_EDGES, "{:g} mm"),
-        "fnumber_confidence": _histogram([r["fnumber_confidence"] for r in predicted], CONFIDENCE_EDGES, "{:.1f}"),
-        "focal_length_confidence": _histogram([r["focal_length_confidence"] for r in predicted], CONFIDENCE_EDGES, "{:.1f}"),
-        "accuracy_on_exif_photos": accuracy(rows),
-        "cameras": dict(cameras.most_common(20)),
-        "lenses": by_lens(predicted),
-        "model_versions": dict(Counter(r["model_version"] for r in predicted)),
-        "providers": dict(Counter(r["provider"] for r in predicted)),
+        "photos": tally.photos,
+        "by_status": dict(tally.status),
+        **{key: _ordered(tally.bins[key], edges, fmt) for key, (_, edges, fmt) in HISTOGRAMS.items()},
+        "accuracy_on_exif_photos": tally.accuracy.result(),
+        "cameras": dict(tally.cameras.most_common(20)),
+        "lenses": tally.by_lens(),
+        "model_versions": dict(tally.models),
+        "providers": dict(tally.providers),
         "last_run": {k: last.get(k) for k in ("id", "started_at", "finished_at", "model_version", "provider")},
         "writes": store.write_counts(),
     }
