@@ -197,9 +197,12 @@ class Store:
 
     # --- writes: what `write` put into files, for `undo` (see writeback.py) ------------
 
-    def predicted_rows(self) -> list[dict[str, Any]]:
-        """Photos holding an estimate that may be written (status 'predicted'), in path order."""
-        return list(self.db.query("SELECT * FROM photos WHERE status = 'predicted' ORDER BY path"))
+    def predicted_paths(self) -> list[tuple[str, bytes | None]]:
+        """(path, path_bytes) of the photos holding an estimate that may be written, in path
+        order: names only, so a write over 200,000 photos does not hold 200,000 rows; each
+        row is read when its turn comes (`photo`), after the writes before it."""
+        return [(r["path"], r["path_bytes"])
+                for r in self.db.query("SELECT path, path_bytes FROM photos WHERE status = 'predicted' ORDER BY path")]
 
     def photo(self, path: str) -> dict[str, Any] | None:
         """One photo's row as stored now (another process may have changed it)."""

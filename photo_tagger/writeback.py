@@ -169,9 +169,12 @@ class WriteStage:
         register_namespace()
         self.lenses = {lens.name: lens for lens in LensBook(self.store).lenses()}
         self.summary.settled = self.writer.settle()
-        rows = [r for r in self.store.predicted_rows() if selected(r["path"], self.options.paths)]
-        remove_stale_temps({os.path.dirname(real_path(r)) for r in rows})
-        for row in rows:
+        names = [(path, raw) for path, raw in self.store.predicted_paths() if selected(path, self.options.paths)]
+        remove_stale_temps({os.path.dirname(real_path({"path": path, "path_bytes": raw})) for path, raw in names})
+        for path, _ in names:
+            row = self.store.photo(path)
+            if row is None or row["status"] != "predicted":  # changed by a scan running beside us
+                continue
             if row["written"]:
                 self.summary.already_written += 1
                 continue
