@@ -87,8 +87,9 @@ def _print_comparison(result) -> None:  # type: ignore[no-untyped-def]
                f"tested on {sizes.get('test')} held-out photos")
     tuned = result.finetune
     if tuned:
-        click.echo(f"fine-tuned the last {tuned['blocks']} blocks on {tuned['device']}: best epoch "
-                   f"{tuned['best_epoch'] + 1} of {tuned['epochs_run']}, validation loss "
+        best = (f"best epoch {tuned['best_epoch'] + 1} of {tuned['epochs_run']}" if tuned["best_epoch"] >= 0
+                else f"no epoch of {tuned['epochs_run']} beat the heads-only start, which is kept")
+        click.echo(f"fine-tuned the last {tuned['blocks']} blocks on {tuned['device']}: {best}, validation loss "
                    f"{tuned['val_loss_before']:.3f} -> {tuned['best_val_loss']:.3f}")
     click.echo(f"{'':24}{'current':>10}{'adapted':>10}{'median':>10}")
     rows = (("FNumber within one stop", "fnumber", "within_one_stop"),
