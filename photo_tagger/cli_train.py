@@ -40,7 +40,7 @@ def _user_crops(db_path: Path | None) -> dict[str, float]:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=str))
 @click.option("--epochs", type=click.IntRange(1, 10_000), default=600, show_default=True, help="Most passes over the photos (early stopping usually ends sooner).")
 @click.option("--min-photos", type=click.IntRange(3, None), default=30, show_default=True, help="Refuse to train with fewer labeled photos than this.")
-@click.option("--finetune", is_flag=True, help="Also train the backbone's last blocks (not implemented yet).")
+@click.option("--finetune", is_flag=True, help="Also train the backbone's last two blocks with the heads, on CUDA when present; on a CPU it works but takes far longer.")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="Model to start from (default: your active model, else the shipped one).")
 @click.option("--workers", type=click.IntRange(0, 256), default=0, help="Metadata-reading processes (default: one per CPU core).")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Database holding your `phototag camera set` crop factors.")
@@ -57,6 +57,8 @@ def train_command(paths: tuple[str, ...], epochs: int, min_photos: int, finetune
         options = SelfCalOptions(paths, epochs, min_photos, finetune, model_path, workers or None, _user_crops(db_path))
         found = find_photos(options)
         _print_found(found)
+        if finetune:
+            _print_device()
         result = self_calibrate(options, found)
     except PhototagError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -71,10 +73,24 @@ def _print_found(found) -> None:  # type: ignore[no-untyped-def]
         click.echo(f"  {count:5d}  {body}")
 
 
+def _print_device() -> None:
+    from .trainer.finetune import pick_device
+
+    if pick_device().type == "cpu":
+        click.echo("fine-tuning on the CPU (no CUDA device): this works, but takes much longer than "
+                   "adapting the heads alone")
+
+
 def _print_comparison(result) -> None:  # type: ignore[no-untyped-def]
     sizes = result.split_sizes
     click.echo(f"trained on {sizes.get('train')} photos, validated on {sizes.get('validation')}, "
                f"tested on {sizes.get('test')} held-out photos")
+    tuned = result.finetune
+    if tuned:
+        best = (f"best epoch {tuned['best_epoch'] + 1} of {tuned['epochs_run']}" if tuned["best_epoch"] >= 0
+                else f"no epoch of {tuned['epochs_run']} beat the heads-only start, which is kept")
+        click.echo(f"fine-tuned the last {tuned['blocks']} blocks on {tuned['device']}: {best}, validation loss "
+                   f"{tuned['val_loss_before']:.3f} -> {tuned['best_val_loss']:.3f}")
     click.echo(f"{'':24}{'current':>10}{'adapted':>10}{'median':>10}")
     rows = (("FNumber within one stop", "fnumber", "within_one_stop"),
             ("FNumber MAPE %", "fnumber", "mape"),

@@ -1,8 +1,9 @@
 """Self-calibration: adapt the current model to the labeled photos in a user's library.
 
-Features come from the current model's own `features` output, so only its heads change;
-both the current model and the adapted one are scored on the same held-out photos, and
-the adapted one is installed (and made active) only if it is better.
+Features come from the current model's own `features` output, so only its heads change
+(with --finetune, the backbone's last blocks too: finetune.py); both the current model and
+the adapted one are scored on the same held-out photos, and the adapted one is installed
+(and made active) only if it is better.
 """
 
 from __future__ import annotations
@@ -16,15 +17,18 @@ from pathlib import Path
 from ..config import state_dir, user_models_dir
 from ..errors import PhototagError
 from ..infer import Predictor
+from ..modelspec import ModelSpec
 from ..registry import ACTIVE_FILE, default_model
-from .backbone import load_backbone
+from .backbone import EfficientNetLite, load_backbone
 from .export import PhototagNet, check, export, heads_from_onnx
 from .features import FEATURES_OUTPUT, Extractor, backbone_extractor
 from .harvest import Harvest, harvest
 from .heads import HeadConfig, new_heads
-from .train import TrainConfig, data_summary, evaluate_file, fit, inference_inputs, prepare_data
+from .train import (FinetuneConfig, Fitted, Prepared, TrainConfig, data_summary, evaluate_file, fit,
+                    inference_inputs, prepare_data)
 
 MIN_PHOTOS = 30
+FINETUNE_BLOCKS = 2  # --finetune trains the last two MBConv blocks and the head conv
 
 
 class TrainError(PhototagError):
@@ -54,6 +58,7 @@ class SelfCalResult:
     adapted: dict = field(default_factory=dict)
     installed: Path | None = None
     split_sizes: dict = field(default_factory=dict)
+    finetune: dict = field(default_factory=dict)  # the backbone tail's training, when --finetune
 
 
 def score(figures: dict) -> tuple[float, float]:
@@ -68,40 +73,74 @@ def find_photos(options: SelfCalOptions) -> Harvest:
 
 
 def self_calibrate(options: SelfCalOptions, found: Harvest) -> SelfCalResult:
-    """Adapt the current model's heads to the found photos; install only if it scores better."""
-    if options.finetune:
-        raise TrainError("--finetune (training the backbone's last blocks) is not implemented yet; "
-                         "run without it to adapt the heads")
+    """Adapt the current model to the found photos; install only if it scores better."""
     if len(found.photos) < options.min_photos:
         raise TrainError(f"found {len(found.photos)} labeled photos; at least {options.min_photos} "
                          "are needed to learn from and still hold some out for testing")
     base_path = options.base_model or default_model().path
     spec = Predictor(base_path, "cpu").spec
     config = TrainConfig(input_size=spec.input_size, backbone=_variant(spec),
-                         heads=HeadConfig(epochs=options.epochs, lr=5e-4, patience=30))
+                         heads=HeadConfig(epochs=options.epochs, lr=5e-4, patience=30),
+                         finetune=FinetuneConfig(blocks=FINETUNE_BLOCKS if options.finetune else 0))
     run_dir = state_dir() / "runs" / time.strftime("%Y%m%d-%H%M%S")
-    extractor, init = _start_from(base_path, config, run_dir / "cache")
-    data = prepare_data(found.photos, config, extractor, run_dir / "cache")
-    if not (data.val and data.test):
-        raise TrainError("the labeled photos are too few distinct shots to hold some out for testing")
-    if init is None:
-        init = new_heads(spec, data.features.rows(data.train), config.heads)
-    fitted = fit(data, replace(spec, bias={}, temperature={}), config, init)
+    data, fitted, net = _adapt(found, base_path, spec, config, run_dir)
     new_spec = replace(fitted.spec, model_version=f"{spec.model_version}+self-{time.strftime('%Y%m%d%H%M')}")
+    if config.finetune.blocks:
+        new_spec = replace(new_spec, info={**new_spec.info, "finetuned_blocks": config.finetune.blocks})
     candidate = run_dir / "candidate.onnx"
-    net = PhototagNet(load_backbone(config.backbone), fitted.heads)
     export(net, new_spec, candidate)
     test = [found.photos[i] for i in data.test]
     train = [found.photos[i] for i in data.train]
     check(net, candidate, *inference_inputs(test[:4], new_spec))
     result = SelfCalResult(found, base_path, evaluate_file(base_path, test, train),
-                           evaluate_file(candidate, test, train), split_sizes=data_summary(found.photos, data)["photos"])
+                           evaluate_file(candidate, test, train), split_sizes=data_summary(found.photos, data)["photos"],
+                           finetune=fitted.report.get("finetune", {}))
     if score(result.adapted["model"]) > score(result.current["model"]):
         info = {**new_spec.info, "base_model": base_path.name, "training_data": data_summary(found.photos, data),
                 "test": result.adapted["model"], "baseline_test": result.adapted["baseline"],
                 "base_model_test": result.current["model"], "config": config.to_dict()}
         result.installed = install(net, replace(new_spec, info=info))
     return result
+
+
+def _adapt(found: Harvest, base_path: Path, spec: ModelSpec, config: TrainConfig,
+           run_dir: Path) -> tuple[Prepared, Fitted, PhototagNet]:
+    """Heads on the base model's cached features; with finetune, then the backbone's tail too.
+
+    After fine-tuning, the heads are fitted and calibrated again (train.fit, out-of-fold as
+    always) on the tuned backbone's features, so the spec matches the exported network.
+    """
+    extractor, init = _start_from(base_path, config, run_dir / "cache")
+    backbone = base_backbone(base_path, spec, config.backbone)
+    data = prepare_data(found.photos, config, extractor, run_dir / "cache")
+    if not (data.val and data.test):
+        raise TrainError("the labeled photos are too few distinct shots to hold some out for testing")
+    if init is None:
+        init = new_heads(spec, data.features.rows(data.train), config.heads)
+    base = replace(spec, bias={}, temperature={})
+    if not config.finetune.blocks:
+        fitted = fit(data, base, config, init)
+        return data, fitted, PhototagNet(backbone, fitted.heads)
+    from .finetune import finetune
+
+    first = fit(data, base, replace(config, calibration_folds=0), init)  # its calibration is discarded
+    tuned = finetune(backbone, first.heads, data, spec, config)
+    fitted = fit(tuned.data, base, config, tuned.heads)
+    fitted.report["finetune"] = tuned.report
+    return tuned.data, fitted, PhototagNet(tuned.backbone, fitted.heads)
+
+
+def base_backbone(base: Path, spec: ModelSpec, variant: str) -> EfficientNetLite:
+    """The base model's backbone: its fine-tuned weights when it has them, else the pretrained ones."""
+    from .finetune import load_tuned_backbone
+
+    tuned = load_tuned_backbone(base, variant)
+    if tuned is not None:
+        return tuned
+    if spec.info.get("finetuned_blocks"):
+        raise TrainError(f"{base.name} has a fine-tuned backbone but its weights file "
+                         f"{base.stem}.backbone.pt is missing; start from another model with --model")
+    return load_backbone(variant)
 
 
 def _variant(spec) -> str:  # type: ignore[no-untyped-def]
@@ -130,6 +169,10 @@ def install(net: PhototagNet, spec) -> Path:  # type: ignore[no-untyped-def]
     name = f"phototag-self-{time.strftime('%Y%m%d-%H%M%S')}.onnx"
     path = folder / name
     export(net, spec, path)
+    if spec.info.get("finetuned_blocks"):
+        from .finetune import save_backbone
+
+        save_backbone(net.backbone, path)
     from .card import write_card
 
     write_card(path, {**spec.info, "per_body_test": {}, "validation_routes_final": {}})

@@ -19,7 +19,7 @@ from ..modelspec import ModelSpec, default_spec
 from ..preprocess import prepare
 from . import calibrate as calib
 from . import prior as label_prior
-from .augment import CROP_FACTORS, IDENTITY, plan
+from .augment import CROP_FACTORS, IDENTITY, Variant, plan
 from .evaluate import baseline_figures, model_figures, per_body
 from .features import Extractor, FeatureSet, backbone_extractor, extract
 from .harvest import LabeledPhoto
@@ -27,6 +27,18 @@ from .heads import HeadConfig, Heads, logits, train_heads
 from .split import copy_key, split
 
 Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Settings for training the backbone's tail with the heads (finetune.py); blocks=0: off."""
+
+    blocks: int = 0  # last MBConv blocks to train, plus the head conv
+    lr: float = 1e-4  # low: a few hundred photos must nudge, not overwrite, ImageNet weights
+    epochs: int = 30
+    patience: int = 4  # epochs without a better validation loss before stopping
+    batch: int = 32
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,7 @@ class TrainConfig:
     calibration_folds: int = 4  # out-of-fold training predictions join validation in calibration; 0: validation only
     label_prior: bool = True  # mix the sensor-size label prior in where calibration says it helps (prior.py)
     heads: HeadConfig = field(default_factory=HeadConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -56,6 +69,7 @@ class Prepared:
     val: list[int]
     test: list[int]
     features: FeatureSet
+    plans: list[list[Variant]] = field(default_factory=list)  # per photo, what its rows rendered
 
 
 @dataclass
@@ -77,7 +91,7 @@ def prepare_data(photos: Sequence[LabeledPhoto], config: TrainConfig, extractor:
              for i in range(len(photos))]
     spec = default_spec("features", config.input_size)
     feats = extract(photos, plans, spec, extractor, cache_dir, progress)
-    return Prepared(list(photos), train, val, test, feats)
+    return Prepared(list(photos), train, val, test, feats, plans)
 
 
 def fit(data: Prepared, base: ModelSpec, config: TrainConfig, init: Heads | None = None) -> Fitted:

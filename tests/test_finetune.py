@@ -1,0 +1,104 @@
+"""`--finetune`: the backbone's last blocks train with the heads, export agrees, the CLI runs it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+
+from click.testing import CliRunner  # noqa: E402
+
+from photo_tagger.cli_train import train_command  # noqa: E402
+from photo_tagger.trainer.backbone import load_backbone  # noqa: E402
+from photo_tagger.trainer.export import PhototagNet, check, export  # noqa: E402
+from photo_tagger.trainer.finetune import BACKBONE_SUFFIX, finetune, save_backbone  # noqa: E402
+from photo_tagger.trainer.harvest import harvest  # noqa: E402
+from photo_tagger.trainer.heads import HeadConfig  # noqa: E402
+from photo_tagger.trainer.selfcal import TrainError, base_backbone  # noqa: E402
+from photo_tagger.trainer.train import (FinetuneConfig, TrainConfig, base_spec, default_extractor,  # noqa: E402
+                                        fit, inference_inputs, prepare_data)
+from test_trainer import SIZE, make_library  # noqa: E402
+
+CONFIG = TrainConfig(input_size=SIZE, crops=(1.0, 1.6), calibration_folds=2, heads=HeadConfig(epochs=2),
+                     finetune=FinetuneConfig(blocks=2, epochs=2))
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Heads on cached features, then two blocks fine-tuned, recalibrated and exported."""
+    root = make_library(tmp_path_factory.mktemp("library"))
+    out = tmp_path_factory.mktemp("model")
+    photos = harvest([root], workers=1).photos
+    data = prepare_data(photos, CONFIG, default_extractor(CONFIG, out / "cache"), out / "cache")
+    base = base_spec("ft-test", CONFIG)
+    # validated on its own training photos, so the first epoch surely improves on the start
+    # (a real 2-photo validation split may keep the untouched start as its best checkpoint)
+    tuning = replace(data, val=data.train)
+    result = finetune(load_backbone("lite0"), fit(data, base, CONFIG).heads, tuning, base, CONFIG)
+    result.data = replace(result.data, val=data.val)
+    fitted = fit(result.data, base, CONFIG, result.heads)
+    spec = replace(fitted.spec, info={**fitted.spec.info, "finetuned_blocks": 2})
+    net = PhototagNet(result.backbone, fitted.heads)
+    path = out / "tuned.onnx"
+    export(net, spec, path)
+    save_backbone(result.backbone, path)
+    return {"data": data, "result": result, "net": net, "spec": spec, "path": path, "root": root}
+
+
+def test_finetune_trains_the_last_blocks_only(tuned):
+    pristine, backbone = load_backbone("lite0").state_dict(), tuned["result"].backbone.state_dict()
+    start = len(tuned["result"].backbone._blocks) - 2
+    changed = {k for k in pristine if not torch.equal(pristine[k], backbone[k])}
+    assert any(k.startswith(f"_blocks.{start + 1}.") for k in changed)
+    assert any(k.startswith("_conv_head.") for k in changed)
+    frozen = [k for k in changed if k.startswith(("_conv_stem", "_bn0", "_fc"))
+              or (k.startswith("_blocks.") and int(k.split(".")[1]) < start)]
+    assert not frozen, frozen
+    assert not any("running_" in k for k in changed)  # batch norm stayed in eval mode
+    report = tuned["result"].report
+    assert report["blocks"] == 2 and report["device"] in ("cpu", "cuda") and report["best_epoch"] >= 0
+
+
+def test_calibration_sees_the_tuned_features(tuned):
+    before, after = tuned["data"].features, tuned["result"].data.features
+    assert np.array_equal(before.photo, after.photo) and np.array_equal(before.identity, after.identity)
+    assert after.features.shape == before.features.shape
+    assert not np.allclose(before.features, after.features)
+
+
+def test_exported_tuned_model_agrees_with_torch(tuned):
+    photos = harvest([tuned["root"]], workers=1).photos
+    assert check(tuned["net"], tuned["path"], *inference_inputs(photos[:3], tuned["spec"])) < 1e-3
+
+
+def test_tuned_backbone_is_kept_beside_the_model(tuned, tmp_path):
+    loaded = base_backbone(tuned["path"], tuned["spec"], "lite0")
+    for key, value in tuned["result"].backbone.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value)
+    lone = tmp_path / "lone.onnx"
+    lone.write_bytes(tuned["path"].read_bytes())  # a fine-tuned model without its weights file
+    with pytest.raises(TrainError, match="backbone.pt"):
+        base_backbone(lone, tuned["spec"], "lite0")
+
+
+def test_train_finetune_end_to_end(tuned, phototag_home):
+    result = CliRunner().invoke(train_command, [str(tuned["root"]), "--finetune", "--min-photos", "5",
+                                                "--epochs", "3", "--model", str(tuned["path"]), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "fine-tuned the last 2 blocks" in result.output
+    assert "current" in result.output and "adapted" in result.output
+    if "installed" in result.output:
+        name = json.loads((phototag_home / "models" / "active.json").read_text())["model"]
+        assert (phototag_home / "models" / name).with_suffix(BACKBONE_SUFFIX).is_file()
+    else:
+        assert "kept" in result.output
+
+
+def test_heads_only_training_leaves_finetuning_off():
+    assert TrainConfig().finetune.blocks == 0
+    assert TrainConfig().to_dict()["finetune"]["blocks"] == 0
