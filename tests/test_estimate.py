@@ -97,3 +97,16 @@ def test_a_declared_lens_keeps_the_models_point_rule_and_bias(rule):
     for f, k in zip(free, known):
         assert k.fnumber in STOP_SCALES["third"]
         assert abs(math.log2(k.fnumber / f.fnumber)) * 2 <= 1 / 3 + 0.05  # within the scale's step
+
+
+def test_ece_noise_floor_separates_chance_from_miscalibration():
+    """On a few dozen photos a calibrated model still shows some ECE; the card quotes how much."""
+    from photo_tagger.trainer.evaluate import ece, ece_noise
+
+    rng = np.random.default_rng(5)
+    confidence = rng.uniform(0.3, 0.95, 34)
+    floor = ece_noise(confidence)
+    assert 0.05 < floor < 0.4
+    calibrated = [ece(confidence, (rng.random(34) < confidence).astype(float)) for _ in range(200)]
+    assert np.mean(np.asarray(calibrated) <= floor) > 0.85  # about 95% by construction
+    assert ece(confidence, np.zeros(34)) > floor  # sure of itself and always wrong

@@ -54,7 +54,10 @@ def confidence_lines(info: dict) -> list[str]:
         f"{test['focal35']['mean_confidence']:.2f} against {test['focal35']['within_20_percent']:.2f} within 20%. "
         f"The baseline gives every photo the same confidence ({base['fnumber']['mean_confidence']:.2f}, its "
         "training hit rate), so its calibration error is near zero by construction; the model's vary "
-        "per photo, and over 10 bins on this few photos their error is noisy.", "",
+        "per photo, and over 10 bins on this few photos their error is noisy: a perfectly calibrated "
+        f"model with these confidences would show up to {test['fnumber'].get('ece_p95_if_calibrated', float('nan')):.2f} "
+        f"(FNumber) and {test['focal35'].get('ece_p95_if_calibrated', float('nan')):.2f} (focal length) "
+        "in 95% of draws.", "",
         f"Calibration (out-of-fold training predictions and validation, never test): point rule "
         f"{chosen.get('point', {})}, sensor-size label prior mixed in at weights {weights} "
         "(0 would be the model alone).",

@@ -42,6 +42,22 @@ def ece(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
     return float(total)
 
 
+def ece_noise(confidence: np.ndarray, trials: int = 2000, seed: int = 0) -> float:
+    """The ECE a perfectly calibrated model with these confidences would still show on this
+    many photos (95th percentile over simulated outcomes): on a few dozen photos an ECE
+    below it is no evidence of miscalibration, one above it is."""
+    if len(confidence) == 0:
+        return float("nan")
+    rng = np.random.default_rng(seed)
+    hits = (rng.random((trials, len(confidence))) < confidence[None, :]).astype(np.float64)
+    index = np.clip(np.digitize(confidence, np.linspace(0, 1, 11)) - 1, 0, 9)
+    total = np.zeros(trials)
+    for b in np.unique(index):  # the same binning as ece(), for every simulated outcome at once
+        mask = index == b
+        total += mask.mean() * np.abs(hits[:, mask].mean(1) - confidence[mask].mean())
+    return float(np.percentile(total, 95))
+
+
 def aperture_class(values: np.ndarray) -> np.ndarray:
     return np.digitize(values, APERTURE_BINS)
 
@@ -55,11 +71,12 @@ def figures(f_pred: np.ndarray, f_conf: np.ndarray, l_pred: np.ndarray, l_conf: 
                "within_one_stop": float(f_hit.mean()),
                "within_third_stop": float(within(f_pred, f_true, THIRD_STOP).mean()),
                "aperture_3bin_accuracy": float((aperture_class(f_pred) == aperture_class(f_true)).mean()),
-               "ece": ece(f_conf, f_hit), "mean_confidence": float(f_conf.mean())}
+               "ece": ece(f_conf, f_hit), "ece_p95_if_calibrated": ece_noise(f_conf),
+               "mean_confidence": float(f_conf.mean())}
     focal = {**errors(l_pred, l_true),
              "within_20_percent": float(l_hit.mean()),
              "within_one_stop": float(within(l_pred, l_true, ONE_STOP).mean()),
-             "ece": ece(l_conf, within(l_pred, l_true, FOCAL_TOLERANCE)),
+             "ece": ece(l_conf, within(l_pred, l_true, FOCAL_TOLERANCE)), "ece_p95_if_calibrated": ece_noise(l_conf),
              "mean_confidence": float(l_conf.mean())}
     return {"fnumber": _round(fnumber), "focal35": _round(focal), "n": len(f_true)}  # type: ignore[dict-item]
 
