@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -48,12 +49,25 @@ LENS_TAGS = ("Exif.Photo.FNumber", "Exif.Photo.FocalLength", "Exif.Photo.FocalLe
 
 
 def median_time(fn: Callable[[], object], repeats: int) -> float:
-    times = []
+    return median_cost(fn, repeats)[0]
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its children that have ended (a pool's workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def median_cost(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Median wall seconds and median CPU seconds of fn. CPU time is what the cores spent,
+    whatever else runs on the machine: steadier than wall time on a shared machine."""
+    walls, cpus = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        cpu, start = _cpu_seconds(), time.perf_counter()
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - start)
+        cpus.append(_cpu_seconds() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def camera_jpeg(source: Path, target: Path, size: tuple[int, int], keep_lens: bool = False) -> None:
@@ -149,6 +163,27 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def full_scan(lib: Path, model: Path, predictor: Predictor, db: Path, cores: int, n: int, repeats: int) -> None:
+    """The full scan next to its two lower bounds, in wall time and in CPU time per photo."""
+    t_decode, c_decode = median_cost(lambda: decode_bound(lib, predictor.spec, cores), repeats)
+    batch = np.zeros((16, 3, predictor.spec.input_size, predictor.spec.input_size), np.float32)
+    aux = np.zeros((16, 9), np.float32)
+    predictor.raw(batch, aux)  # warm-up
+    rounds = max(1, n // 16)
+    t_model, c_model = (x * n / (16 * rounds) for x in median_cost(lambda: [predictor.raw(batch, aux) for _ in range(rounds)], repeats))
+    t_scan, c_scan = median_cost(lambda: scan_once(lib, model, db, 0, 16, True), repeats)
+    slower = max(t_decode, t_model)
+    print(f"2. full scan: {n / t_scan:.1f} photos/s   decode+preprocess alone ({cores} workers): {n / t_decode:.1f}/s   "
+          f"model alone (batch 16): {n / t_model:.1f}/s   scan / slower bound = {slower / t_scan:.0%}")
+    print(f"   CPU per photo: scan {1000 * c_scan / n:.1f} ms   decode+preprocess alone {1000 * c_decode / n:.1f} ms   "
+          f"model alone {1000 * c_model / n:.1f} ms")
+    if predictor.provider == "CPUExecutionProvider":  # decoding and the model share the same cores
+        shared = t_decode + t_model
+        print(f"   on the CPU both bounds need the same cores: their shared bound is {n / shared:.1f}/s, "
+              f"scan / shared bound = {shared / t_scan:.0%}; in CPU time, {cores} cores / (decode + model) "
+              f"= {cores * n / (c_decode + c_model):.1f}/s, scan / that = {(c_decode + c_model) / c_scan:.0%}")
+
+
 def report(args: argparse.Namespace, work: Path, model: Path, predictor: Predictor, spec: object, cores: int) -> None:
     lib = build_library(work / "lib", args.photos, 20, (6000, 4000))
     n = args.photos
@@ -162,20 +197,7 @@ def report(args: argparse.Namespace, work: Path, model: Path, predictor: Predict
         line += f"   exiftool -fast2: {n / t_exif:,.0f} files/s   (phototag/exiftool = {t_exif / t_meta:.2f}x)"
     print(line)
 
-    t_decode = median_time(lambda: decode_bound(lib, spec, cores), args.repeats)
-    batch = np.zeros((16, 3, spec.input_size, spec.input_size), np.float32)  # type: ignore[attr-defined]
-    aux = np.zeros((16, 9), np.float32)
-    predictor.raw(batch, aux)  # warm-up
-    t_model = median_time(lambda: [predictor.raw(batch, aux) for _ in range(max(1, n // 16))], args.repeats) * n / (16 * max(1, n // 16))
-    db = work / "bench.db"
-    t_scan = median_time(lambda: scan_once(lib, model, db, 0, 16, True), args.repeats)
-    slower = max(t_decode, t_model)
-    print(f"2. full scan: {n / t_scan:.1f} photos/s   decode+preprocess alone ({cores} workers): {n / t_decode:.1f}/s   "
-          f"model alone (batch 16): {n / t_model:.1f}/s   scan / slower bound = {slower / t_scan:.0%}")
-    if predictor.provider == "CPUExecutionProvider":  # decoding and the model share the same cores
-        shared = t_decode + t_model
-        print(f"   on the CPU both bounds need the same cores: their shared bound is {n / shared:.1f}/s, "
-              f"scan / shared bound = {shared / t_scan:.0%}")
+    full_scan(lib, model, predictor, work / "bench.db", cores, n, args.repeats)
 
     # a rescan only stats files, so what they hold does not matter: photos with lens EXIF
     # make the first (filling) scan a quick metadata pass

