@@ -1,14 +1,16 @@
 """Where `phototag scan` spends its time, against the machine's own lower bounds.
 
-Run: .venv/bin/python bench/scan_bench.py            (about 5-10 minutes on 2 cores)
+Run: .venv/bin/python bench/scan_bench.py            (about 3 minutes on 2 cores)
      .venv/bin/python bench/scan_bench.py --quick    (a smoke run)
+     .venv/bin/python bench/scan_bench.py --model /tmp/q/int8-qdq.onnx  (a copy made by
+                                                     bench/quantize_bench.py --out /tmp/q)
 
 Builds a library of 24 MP camera-sized JPEGs (photos from ../shared/data upscaled, their
 EXIF kept but FNumber/FocalLength removed, as a manual lens leaves them), hard-linked
 under many names, and prints, each as a median over --repeats runs:
  1. the metadata pass (walk + EXIF + lens-EXIF filter) in files/s, next to exiftool -fast2;
  2. the full scan in photos/s next to two lower bounds: decode+preprocess alone on all
-    cores, and the model alone on pre-decoded batches;
+    cores, and the model alone on pre-decoded batches; the CPU time per photo of all three;
  3. a rescan of the unchanged library in files/s;
  4. peak memory of a scan for two library sizes (small photos, tiny model: structure only);
  5. full-scan scaling with --workers and --batch-size.
