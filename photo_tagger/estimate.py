@@ -282,15 +282,19 @@ def apply_bias(values: np.ndarray, table: list[list[float]] | None) -> np.ndarra
     return values * factors[index]
 
 
+def sensor_class(aux: np.ndarray, bounds: Sequence[float]) -> np.ndarray:
+    """Each row's sensor-size class by crop factor (index into bounds; len(bounds) + 1 where
+    the crop factor is unknown). The trainer's prior and inference share this one rule."""
+    cls = np.searchsorted(np.asarray(bounds, dtype=np.float64), np.exp2(aux[:, _CROP].astype(np.float64)))
+    return np.where(aux[:, _HAS_CROP] > 0, cls, len(bounds) + 1)
+
+
 def prior_rows(spec: ModelSpec, target: str, aux: np.ndarray) -> np.ndarray | None:
     """Each row's label prior: that of its sensor-size class, or the last row if the crop is unknown."""
     table = spec.prior.get(target)
     if not table:
         return None
-    bounds = np.asarray(spec.prior.get("crop_bounds", []), dtype=np.float64)
-    cls = np.searchsorted(bounds, np.exp2(aux[:, _CROP].astype(np.float64)))
-    cls = np.where(aux[:, _HAS_CROP] > 0, cls, len(bounds) + 1)
-    return np.asarray(table, dtype=np.float64)[cls]
+    return np.asarray(table, dtype=np.float64)[sensor_class(aux, spec.prior.get("crop_bounds", []))]
 
 
 def with_prior(spec: ModelSpec, target: str, probs: np.ndarray, aux: np.ndarray,

@@ -12,7 +12,8 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 
-from ..modelspec import AUX_FEATURES, ModelSpec
+from ..estimate import sensor_class
+from ..modelspec import ModelSpec
 
 # Upper crop factors of the classes: full frame and larger | APS-C, Four Thirds | 1-inch and
 # bridge cameras | small-sensor compacts and phones. A last row serves an unknown crop factor.
@@ -20,8 +21,6 @@ CROP_BOUNDS = (1.2, 2.1, 3.5)
 PSEUDO = 3.0  # a class's own photos count against this many photos' worth of the overall prior
 FLAT = 0.5  # and the overall prior against this many of a flat one: no value is impossible
 SIGMA = {"fnumber": float(np.log(2.0) / 6), "focal35": 0.1}  # kernel widths in ln units: 1/3 stop, ~10%
-_CROP = AUX_FEATURES.index("log2_crop_factor")
-_HAS_CROP = AUX_FEATURES.index("has_crop_factor")
 
 
 def kernels(values: np.ndarray, bins: np.ndarray, sigma: float) -> np.ndarray:
@@ -33,8 +32,7 @@ def kernels(values: np.ndarray, bins: np.ndarray, sigma: float) -> np.ndarray:
 
 def crop_class(aux: np.ndarray) -> np.ndarray:
     """Each row's sensor-size class index (len(CROP_BOUNDS) + 1 where the crop is unknown)."""
-    cls = np.searchsorted(np.asarray(CROP_BOUNDS), np.exp2(aux[:, _CROP].astype(np.float64)))
-    return np.where(aux[:, _HAS_CROP] > 0, cls, len(CROP_BOUNDS) + 1)
+    return sensor_class(aux, CROP_BOUNDS)
 
 
 def _table(bumps: np.ndarray, classes: np.ndarray) -> list[list[float]]:
