@@ -32,14 +32,17 @@ def within(pred: np.ndarray, true: np.ndarray, factor: float) -> np.ndarray:
 
 def ece(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
     """Expected calibration error: |hit rate - mean confidence| weighted over confidence bins."""
-    edges = np.linspace(0, 1, bins + 1)
-    index = np.clip(np.digitize(confidence, edges) - 1, 0, bins - 1)
-    total = 0.0
-    for b in range(bins):
+    return float(_ece(confidence, np.asarray(correct, dtype=np.float64)[None, :], bins)[0])
+
+
+def _ece(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> np.ndarray:
+    """ECE of each row of outcomes `correct` [trials, n] against the same confidences [n]."""
+    index = np.clip(np.digitize(confidence, np.linspace(0, 1, bins + 1)) - 1, 0, bins - 1)
+    total = np.zeros(len(correct))
+    for b in np.unique(index):
         mask = index == b
-        if mask.any():
-            total += mask.mean() * abs(correct[mask].mean() - confidence[mask].mean())
-    return float(total)
+        total += mask.mean() * np.abs(correct[:, mask].mean(1) - confidence[mask].mean())
+    return total
 
 
 def ece_noise(confidence: np.ndarray, trials: int = 2000, seed: int = 0) -> float:
@@ -50,12 +53,7 @@ def ece_noise(confidence: np.ndarray, trials: int = 2000, seed: int = 0) -> floa
         return float("nan")
     rng = np.random.default_rng(seed)
     hits = (rng.random((trials, len(confidence))) < confidence[None, :]).astype(np.float64)
-    index = np.clip(np.digitize(confidence, np.linspace(0, 1, 11)) - 1, 0, 9)
-    total = np.zeros(trials)
-    for b in np.unique(index):  # the same binning as ece(), for every simulated outcome at once
-        mask = index == b
-        total += mask.mean() * np.abs(hits[:, mask].mean(1) - confidence[mask].mean())
-    return float(np.percentile(total, 95))
+    return float(np.percentile(_ece(confidence, hits), 95))
 
 
 def aperture_class(values: np.ndarray) -> np.ndarray:
