@@ -61,14 +61,11 @@ def leave_group_out(spec: ModelSpec, fnumber: np.ndarray, focal35: np.ndarray, a
     the calibration photos than on a new one, and its weight would come out too high.
     """
     out: dict[str, list[np.ndarray]] = {"fnumber": [], "focal35": []}
-    row_class = crop_class(rows_aux)
-    groups_arr = np.asarray([hash(g) for g in groups])
-    cache: dict[int, dict] = {}
-    for cls, group in zip(row_class, rows_groups):
-        key = hash(group)
-        if key not in cache:
-            keep = groups_arr != key
-            cache[key] = build(spec, fnumber[keep], focal35[keep], aux[keep])
+    cache: dict[Hashable, dict] = {}
+    for cls, group in zip(crop_class(rows_aux), rows_groups):
+        if group not in cache:
+            keep = np.asarray([g != group for g in groups])
+            cache[group] = build(spec, fnumber[keep], focal35[keep], aux[keep])
         for target in out:
-            out[target].append(np.asarray(cache[key][target][cls]))
+            out[target].append(np.asarray(cache[group][target][cls]))
     return {target: np.stack(rows) for target, rows in out.items()}
