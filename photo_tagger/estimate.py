@@ -169,12 +169,13 @@ def _constrained_row(
     elif chosen.focal_min is not None:
         window = np.where(_focal_window(l_bins, chosen), l_probs, 0.0)
         window = window / max(window.sum(), 1e-12)
-        value, conf = point_for(spec, "focal35", window[None, :], l_bins, FOCAL_TOLERANCE)
-        value = apply_bias(value, spec.bias.get("focal35"))
-        focal, l_conf = float(np.clip(value[0], chosen.focal_min, chosen.focal_max)), float(conf[0])
+        value, _ = point_for(spec, "focal35", window[None, :], l_bins, FOCAL_TOLERANCE)
+        value = np.clip(apply_bias(value, spec.bias.get("focal35")), chosen.focal_min, chosen.focal_max)
+        focal, l_conf = float(value[0]), float(mass_around(window[None, :], l_bins, value, FOCAL_TOLERANCE)[0])
     else:
-        value, conf = point_for(spec, "focal35", l_probs[None, :], l_bins, FOCAL_TOLERANCE)
-        focal, l_conf = float(apply_bias(value, spec.bias.get("focal35"))[0]), float(conf[0])
+        value, _ = point_for(spec, "focal35", l_probs[None, :], l_bins, FOCAL_TOLERANCE)
+        value = apply_bias(value, spec.bias.get("focal35"))
+        focal, l_conf = float(value[0]), float(mass_around(l_probs[None, :], l_bins, value, FOCAL_TOLERANCE)[0])
     return fnumber, min(f_conf, 1.0), focal, l_conf * float(posterior[pick]), pick, float(posterior[pick])
 
 
@@ -218,9 +219,15 @@ def median_point(probs: np.ndarray, bins: np.ndarray, factor: float) -> tuple[np
     index = np.minimum((cumulative < 0.5).sum(-1), len(bins) - 1)
     before = np.where(index > 0, cumulative[rows, np.maximum(index - 1, 0)], 0.0)
     fraction = np.clip((0.5 - before) / np.maximum(probs[rows, index], 1e-12), 0.0, 1.0)
-    value = log_bins[index] + (fraction - 0.5) * np.diff(log_bins).mean()
-    inside = np.abs(log_bins[None, :] - value[:, None]) <= np.log(factor) + 1e-9
-    return np.exp(value), (probs * inside).sum(-1)
+    value = np.exp(log_bins[index] + (fraction - 0.5) * np.diff(log_bins).mean())
+    return value, mass_around(probs, bins, value, factor)
+
+
+def mass_around(probs: np.ndarray, bins: np.ndarray, values: np.ndarray, factor: float) -> np.ndarray:
+    """Each row's mass within a factor of its value: the confidence of that estimate."""
+    log_bins = np.log(bins)
+    inside = np.abs(log_bins[None, :] - np.log(values)[:, None]) <= np.log(factor) + 1e-9
+    return (probs * inside).sum(-1)
 
 
 POINT_RULES = {"mode": point_and_confidence, "median": median_point}
@@ -334,8 +341,11 @@ def estimate(
     l_probs = softmax(outputs[OUTPUT_FOCAL35], spec.temperature.get("focal35", 1.0))
     l_probs = with_prior(spec, "focal35", l_probs, aux, priors.get("focal35"))
     l_val, l_conf = point_for(spec, "focal35", l_probs, np.asarray(spec.focal35_bins), FOCAL_TOLERANCE)
+    # the confidence speaks of the estimate the user gets: the window moves with the bias
     f_val = apply_bias(f_val, spec.bias.get("fnumber"))
     l_val = apply_bias(l_val, spec.bias.get("focal35"))
+    f_conf = mass_around(f_probs, np.asarray(spec.fnumber_bins), f_val, ONE_STOP)
+    l_conf = mass_around(l_probs, np.asarray(spec.focal35_bins), l_val, FOCAL_TOLERANCE)
     ev_probs = softmax(outputs[OUTPUT_EV100], spec.temperature.get("ev100", 1.0))
     ev_mean = ev_probs @ np.asarray(spec.ev100_bins)
     results = []

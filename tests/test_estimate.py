@@ -50,6 +50,27 @@ def test_bias_correction_by_range():
     assert apply_bias(np.array([20.0, 50.0, 200.0]), table).tolist() == pytest.approx([22.0, 50.0, 180.0])
 
 
+@pytest.mark.parametrize("rule", ["mode", "median"])
+def test_confidence_is_the_mass_around_the_estimate_after_its_bias(rule):
+    """A bias moves the estimate; the confidence must speak of where it moved to."""
+    from dataclasses import replace
+    spec = replace(default_spec("t"), point={"fnumber": rule, "focal35": rule})
+    f_bins, l_bins = np.asarray(spec.fnumber_bins), np.asarray(spec.focal35_bins)
+    outputs = {OUTPUT_FNUMBER: np.full((1, len(f_bins)), -30.0), OUTPUT_FOCAL35: np.full((1, len(l_bins)), -30.0),
+               OUTPUT_EV100: np.zeros((1, len(spec.ev100_bins)))}
+    outputs[OUTPUT_FNUMBER][0, int(np.argmin(abs(f_bins - 2.8)))] = 30.0  # all mass at f/2.8
+    outputs[OUTPUT_FOCAL35][0, int(np.argmin(abs(l_bins - 50.0)))] = 30.0  # and at 50 mm
+    aux = np.zeros((1, len(AUX_FEATURES)), np.float32)
+    plain = estimate(spec, outputs, aux, "dof")[0]
+    assert plain.fnumber_confidence == pytest.approx(1.0) and plain.focal_length_confidence == pytest.approx(1.0)
+    nudged = estimate(replace(spec, bias={"fnumber": [[1e9, 1.2]], "focal35": [[1e9, 1.1]]}), outputs, aux, "dof")[0]
+    assert nudged.fnumber_confidence == pytest.approx(1.0)  # still within a stop (and 20%) of the mass
+    assert nudged.focal_length_confidence == pytest.approx(1.0)
+    moved = estimate(replace(spec, bias={"fnumber": [[1e9, 2.0]], "focal35": [[1e9, 1.5]]}), outputs, aux, "dof")[0]
+    assert moved.fnumber == pytest.approx(2 * plain.fnumber, rel=0.01)
+    assert moved.fnumber_confidence < 0.01 and moved.focal_length_confidence < 0.01  # two stops, 50% away
+
+
 def test_estimate_uses_the_spec_temperature():
     spec = default_spec("t")
     rng = np.random.default_rng(0)
