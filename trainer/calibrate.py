@@ -10,9 +10,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..estimate import estimate, softmax
+from ..estimate import FOCAL_TOLERANCE, ONE_STOP, estimate, fnumber_distribution, softmax, with_prior
 from ..modelspec import COMBINE_MODES, OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35, ModelSpec
-from ..estimate import FOCAL_TOLERANCE, ONE_STOP
 from .evaluate import model_figures, within
 
 TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(4.0), 33))
@@ -105,9 +104,14 @@ def calibrate(spec: ModelSpec, outputs: dict[str, np.ndarray], aux: np.ndarray,
                 for rule in POINT_RULES_FNUMBER for w in weights}
     scores = {key: model_figures(estimate(s, outputs, aux, priors=priors), f_true, l_true)
               for key, s in finished.items()}
-    # per target, the lowest mean squared log error on the calibration photos
-    f_key = min(finished, key=lambda k: scores[k]["fnumber"]["msle"])
-    l_key = min((k for k in finished if k[0] == "mode"), key=lambda k: scores[k]["focal35"]["msle"])
+    # per target, the prior weight under which the true values are most likely (the log
+    # score weighs every photo's whole distribution, where one point's squared log error
+    # let a few far-off long lenses decide), then FNumber's point rule by squared log error
+    nlls = {key: distribution_nll(s, outputs, aux, f_true, l_true, priors) for key, s in finished.items()}
+    f_weight = min(weights, key=lambda w: nlls[("median", w)][0])
+    l_weight = min(weights, key=lambda w: nlls[("mode", w)][1])
+    f_key = min(((rule, f_weight) for rule in POINT_RULES_FNUMBER), key=lambda k: scores[k]["fnumber"]["msle"])
+    l_key = ("mode", l_weight)
     f_spec, l_spec = finished[f_key], finished[l_key]
     spec = replace(
         spec, point={"fnumber": f_key[0], "focal35": "mode"},
@@ -119,7 +123,21 @@ def calibrate(spec: ModelSpec, outputs: dict[str, np.ndarray], aux: np.ndarray,
                   "bias": spec.bias, "prior_weight": spec.prior_weight,
                   "prior_weight_msle": {f"{rule}/{w}": [scores[(rule, w)]["fnumber"]["msle"],
                                                         scores[(rule, w)]["focal35"]["msle"]]
-                                        for rule, w in finished}}
+                                        for rule, w in finished},
+                  "prior_weight_nll": {f"{rule}/{w}": list(nlls[(rule, w)]) for rule, w in finished}}
+
+
+def distribution_nll(spec: ModelSpec, outputs: dict[str, np.ndarray], aux: np.ndarray, f_true: np.ndarray,
+                     l_true: np.ndarray, priors: Priors = None) -> tuple[float, float]:
+    """Per target, the mean negative log probability of the true value's bin, as estimate()
+    builds the distribution (route, temperature, label prior)."""
+    priors = priors or {}
+    f_bins, l_bins = np.asarray(spec.fnumber_bins), np.asarray(spec.focal35_bins)
+    f = with_prior(spec, "fnumber", fnumber_distribution(spec, outputs[OUTPUT_FNUMBER], outputs[OUTPUT_EV100], aux),
+                   aux, priors.get("fnumber"))
+    l = with_prior(spec, "focal35", softmax(outputs[OUTPUT_FOCAL35], spec.temperature.get("focal35", 1.0)),
+                   aux, priors.get("focal35"))
+    return round(nll(f, nearest(f_bins, f_true)), 4), round(nll(l, nearest(l_bins, l_true)), 4)
 
 
 def _finish(spec: ModelSpec, outputs: dict[str, np.ndarray], aux: np.ndarray,
