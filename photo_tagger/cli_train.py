@@ -123,8 +123,16 @@ def models_command(fmt: str) -> None:
         click.echo(f"{mark} {row['name']} ({row['origin']}, {row.get('version')}): "
                    f"FNumber within one stop {_pct(row.get('fnumber_within_one_stop'))}, "
                    f"focal within 20% {_pct(row.get('focal35_within_20_percent'))} "
-                   f"on {row.get('test_n') or '?'} held-out photos")
+                   f"on {row.get('test_n') or '?'} held-out photos{_tuned(row)}")
     click.echo(f"{len(rows)} models; * = used by scan", err=True)
+
+
+def _tuned(row: dict) -> str:
+    if not row.get("finetuned_blocks"):
+        return ""
+    weights = row.get("finetuned_weights")
+    kept = f"weights in {Path(weights).name}" if weights else "its weights file is missing: `train` cannot start from it"
+    return f"; backbone fine-tuned (last {row['finetuned_blocks']} blocks, {kept})"
 
 
 def _pct(value: float | None) -> str:

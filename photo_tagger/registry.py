@@ -12,6 +12,7 @@ from .errors import NoModelInstalled
 
 SHIPPED_MODEL = "phototag-starter.onnx"
 ACTIVE_FILE = "active.json"
+BACKBONE_SUFFIX = ".backbone.pt"  # fine-tuned weights beside a user model (its ONNX file folds BN away)
 
 
 @dataclass(frozen=True)

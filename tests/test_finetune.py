@@ -13,7 +13,7 @@ pytest.importorskip("onnx")
 
 from click.testing import CliRunner  # noqa: E402
 
-from photo_tagger.cli_train import train_command  # noqa: E402
+from photo_tagger.cli_train import models_command, train_command  # noqa: E402
 from photo_tagger.trainer.backbone import load_backbone  # noqa: E402
 from photo_tagger.trainer.export import PhototagNet, check, export  # noqa: E402
 from photo_tagger.trainer.finetune import BACKBONE_SUFFIX, finetune, save_backbone  # noqa: E402
@@ -97,6 +97,21 @@ def test_train_finetune_end_to_end(tuned, phototag_home):
         assert (phototag_home / "models" / name).with_suffix(BACKBONE_SUFFIX).is_file()
     else:
         assert "kept" in result.output
+
+
+def test_models_lists_a_fine_tuned_models_weights(tuned, phototag_home):
+    folder = phototag_home / "models"
+    folder.mkdir(parents=True, exist_ok=True)
+    model = folder / "mine.onnx"
+    model.write_bytes(tuned["path"].read_bytes())
+    weights = model.with_suffix(BACKBONE_SUFFIX)
+    weights.write_bytes(tuned["path"].with_suffix(BACKBONE_SUFFIX).read_bytes())
+    rows = {r["name"]: r for r in json.loads(CliRunner().invoke(models_command, ["--format", "json"]).output)}
+    assert rows["mine.onnx"]["finetuned_blocks"] == 2 and rows["mine.onnx"]["finetuned_weights"] == str(weights)
+    assert "mine.backbone.pt" in CliRunner().invoke(models_command).output
+    weights.unlink()  # deleted by hand: say so, since `train` can no longer start from this model
+    table = CliRunner().invoke(models_command).output
+    assert "weights file is missing" in table
 
 
 def test_heads_only_training_leaves_finetuning_off():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..errors import PhototagError
 from ..infer import Predictor
-from ..registry import active_user_model, default_model, shipped_models, user_models
+from ..registry import BACKBONE_SUFFIX, active_user_model, default_model, shipped_models, user_models
 
 
 def installed_models() -> list[dict]:
@@ -22,6 +22,11 @@ def installed_models() -> list[dict]:
             row.update(version=spec.model_version, combine=spec.combine, test_n=test.get("n"),
                        fnumber_within_one_stop=test.get("fnumber", {}).get("within_one_stop"),
                        focal35_within_20_percent=test.get("focal35", {}).get("within_20_percent"))
+            blocks = spec.info.get("finetuned_blocks")
+            if blocks:  # the tuned backbone a later `train` starts from; the file scan runs needs no torch
+                weights = model.path.with_suffix(BACKBONE_SUFFIX)
+                row.update(finetuned_blocks=blocks,
+                           finetuned_weights=str(weights) if weights.is_file() else None)
         except PhototagError as exc:
             row["error"] = str(exc)
         rows.append(row)

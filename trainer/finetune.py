@@ -23,12 +23,12 @@ import numpy as np
 import torch
 
 from ..modelspec import ModelSpec, default_spec
+from ..registry import BACKBONE_SUFFIX
 from .backbone import EfficientNetLite, load_backbone
 from .features import FeatureSet, extract
 from .heads import Heads, losses, penalty, targets
 from .train import Prepared, TrainConfig
 
-BACKBONE_SUFFIX = ".backbone.pt"  # fine-tuned weights beside an installed model (ONNX folds BN away)
 _Batch = tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]
 
 
