@@ -14,29 +14,32 @@ ROWS = (
     ("fnumber", "msle", "FNumber MSLE"),
     ("fnumber", "mse", "FNumber MSE"),
     ("fnumber", "ece", "FNumber calibration error (ECE)"),
+    ("fnumber", "brier", "FNumber confidence Brier score"),
     ("focal35", "within_20_percent", "Focal (35 mm eq.) within 20%"),
     ("focal35", "mape", "Focal MAPE (%)"),
     ("focal35", "mae", "Focal MAE (mm)"),
     ("focal35", "msle", "Focal MSLE"),
     ("focal35", "mse", "Focal MSE (mm²)"),
     ("focal35", "ece", "Focal calibration error (ECE)"),
+    ("focal35", "brier", "Focal confidence Brier score"),
 )
 
 
 def table(model: dict, baseline: dict) -> list[str]:
     lines = ["| Figure | Model | Training-median baseline |", "|---|---|---|"]
     for target, key, label in ROWS:
-        lines.append(f"| {label} | {model[target][key]:.3f} | {baseline[target][key]:.3f} |")
+        if key in model[target]:  # cards written before a figure existed lack it
+            lines.append(f"| {label} | {model[target][key]:.3f} | {baseline[target][key]:.3f} |")
     return lines
 
 
-LOWER_IS_BETTER = ("mape", "mae", "msle", "mse", "ece")
+LOWER_IS_BETTER = ("mape", "mae", "msle", "mse", "ece", "brier")
 
 
 def losses_line(model: dict, baseline: dict) -> str:
     """Say plainly where the model does not beat the baseline."""
-    worse = [label for target, key, label in ROWS
-             if (model[target][key] > baseline[target][key]) == (key in LOWER_IS_BETTER)
+    worse = [label for target, key, label in ROWS if key in model[target]
+             and (model[target][key] > baseline[target][key]) == (key in LOWER_IS_BETTER)
              and model[target][key] != baseline[target][key]]
     if not worse:
         return "The model beats the median baseline on every figure above."
@@ -57,7 +60,9 @@ def confidence_lines(info: dict) -> list[str]:
         "per photo, and over 10 bins on this few photos their error is noisy: a perfectly calibrated "
         f"model with these confidences would show up to {test['fnumber'].get('ece_p95_if_calibrated', float('nan')):.2f} "
         f"(FNumber) and {test['focal35'].get('ece_p95_if_calibrated', float('nan')):.2f} (focal length) "
-        "in 95% of draws.", "",
+        "in 95% of draws. The Brier score (mean squared gap between confidence and outcome) "
+        "has no such blind spot: a constant confidence scores p(1 - p) on it, and only "
+        "confidences that tell good estimates from bad beat that.", "",
         f"Calibration (out-of-fold training predictions and validation, never test): point rule "
         f"{chosen.get('point', {})}, sensor-size label prior mixed in at weights {weights} "
         "(0 would be the model alone).",
@@ -94,8 +99,39 @@ def markdown(name: str, info: dict) -> str:
         *[f"| {b} | {r['n']} | {r['fnumber_within_one_stop']:.2f} | {r['focal35_within_20_percent']:.2f} |"
           for b, r in info["per_body_test"].items()],
         "",
+        *development_lines(info.get("development")),
     ]
     return "\n".join(lines)
+
+
+DEV_COLUMNS = (("fnumber", "within_one_stop", "FNumber within one stop"), ("fnumber", "mape", "FNumber MAPE %"),
+               ("fnumber", "msle", "FNumber MSLE"), ("fnumber", "ece", "FNumber ECE"),
+               ("fnumber", "brier", "FNumber Brier"), ("focal35", "within_20_percent", "focal within 20%"),
+               ("focal35", "mape", "focal MAPE %"), ("focal35", "brier", "focal Brier"))
+
+
+def development_lines(development: dict | None) -> list[str]:
+    """The design trials on the dev-only photos (bodies never trained on), when measured."""
+    if not development:
+        return []
+    trials = development["trials"]
+    base = next(iter(trials.values()))["dev_only_baseline"]
+    head = " | ".join(f"{label} ({base[t][k]:.3g})" for t, k, label in DEV_COLUMNS if k in base[t])
+    lines = [
+        "## Development measurements (validation + the dev-only photos; never the test split)", "",
+        f"Produced by `{development['command']}`. The {development['dev_only_photos']} dev-only photos come "
+        "from other sources (mostly an iPhone 7 set and Kodak compacts), so they show how the model "
+        "transfers to bodies it never saw; they were used for design choices (input size, crop "
+        "input, calibration, the cap on the label prior's weight), never for training or calibration. "
+        "Most of them are two bodies' near-identical series, so they move together: read them as a "
+        "few independent cases, not a hundred. The training-median baseline is in brackets.", "",
+        f"| Trial (route chosen on calibration photos) | {head} |", "|---" * (1 + len(DEV_COLUMNS)) + "|",
+    ]
+    for label, trial in trials.items():
+        dev = trial["dev_only"]
+        cells = " | ".join(f"{dev[t][k]:.3g}" for t, k, _ in DEV_COLUMNS if k in dev[t])
+        lines.append(f"| {label} ({trial['combine']}) | {cells} |")
+    return [*lines, ""]
 
 
 def write_card(model_path: Path, info: dict) -> None:

@@ -45,6 +45,13 @@ def _ece(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> np.ndar
     return total
 
 
+def brier(confidence: np.ndarray, correct: np.ndarray) -> float:
+    """Mean squared gap between each confidence and its outcome: a proper score that rewards
+    confidences both honest and telling apart good estimates from bad. A constant confidence
+    scores ECE near 0 but Brier p(1 - p); only a model whose confidences discriminate beats it."""
+    return float(np.mean((confidence - np.asarray(correct, dtype=np.float64)) ** 2))
+
+
 def ece_noise(confidence: np.ndarray, trials: int = 2000, seed: int = 0) -> float:
     """The ECE a perfectly calibrated model with these confidences would still show on this
     many photos (95th percentile over simulated outcomes): on a few dozen photos an ECE
@@ -65,16 +72,17 @@ def figures(f_pred: np.ndarray, f_conf: np.ndarray, l_pred: np.ndarray, l_conf: 
     """Every headline figure for FNumber and 35 mm-equivalent focal length."""
     f_hit = within(f_pred, f_true, ONE_STOP)
     l_hit = np.abs(l_pred - l_true) / l_true <= 0.2
+    l_tol = within(l_pred, l_true, FOCAL_TOLERANCE)  # the event the confidence speaks of
     fnumber = {**errors(f_pred, f_true),
                "within_one_stop": float(f_hit.mean()),
                "within_third_stop": float(within(f_pred, f_true, THIRD_STOP).mean()),
                "aperture_3bin_accuracy": float((aperture_class(f_pred) == aperture_class(f_true)).mean()),
-               "ece": ece(f_conf, f_hit), "ece_p95_if_calibrated": ece_noise(f_conf),
+               "ece": ece(f_conf, f_hit), "ece_p95_if_calibrated": ece_noise(f_conf), "brier": brier(f_conf, f_hit),
                "mean_confidence": float(f_conf.mean())}
     focal = {**errors(l_pred, l_true),
              "within_20_percent": float(l_hit.mean()),
              "within_one_stop": float(within(l_pred, l_true, ONE_STOP).mean()),
-             "ece": ece(l_conf, within(l_pred, l_true, FOCAL_TOLERANCE)), "ece_p95_if_calibrated": ece_noise(l_conf),
+             "ece": ece(l_conf, l_tol), "ece_p95_if_calibrated": ece_noise(l_conf), "brier": brier(l_conf, l_tol),
              "mean_confidence": float(l_conf.mean())}
     return {"fnumber": _round(fnumber), "focal35": _round(focal), "n": len(f_true)}  # type: ignore[dict-item]
 

@@ -51,12 +51,15 @@ class Harvest:
         return dict(Counter(p.body for p in self.photos).most_common())
 
 
+UNKNOWN_BODY = "unknown body"
+
+
 def body_name(make: str | None, model: str | None) -> str:
     """'Make Model' without the make repeated (Canon writes 'Canon EOS 5D')."""
     make, model = (make or "").strip(), (model or "").strip()
     if model.lower().startswith(make.lower().split(" ")[0]) and make:
-        return model or "unknown body"
-    return f"{make} {model}".strip() or "unknown body"
+        return model or UNKNOWN_BODY
+    return f"{make} {model}".strip() or UNKNOWN_BODY
 
 
 def ev100(fnumber: float, exposure_time: float | None, iso: float | None) -> float | None:

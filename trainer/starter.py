@@ -2,8 +2,9 @@
 
     python -m photo_tagger.trainer.starter DATA_DIR [--out models] [--measure]
 
---measure also compares input sizes and the crop-factor input on validation and on the
-dev-only photos (allowed for development measurements, never for training).
+--measure also compares input sizes, the crop-factor input and calibration choices on
+validation and on the dev-only photos (allowed for development measurements, never for
+training) and writes runs/starter/measure.json; a later build renders it into the card.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def index_paths(data_dir: Path, use: str) -> list[str]:
 
 
 def build(photos: list[LabeledPhoto], config: TrainConfig, out_dir: Path, cache: Path,
-          name: str = SHIPPED_MODEL, version: str = VERSION) -> dict:
+          name: str = SHIPPED_MODEL, version: str = VERSION, dev: dict | None = None) -> dict:
     """Train, export, check and evaluate; writes the model, its card and its resolved config."""
     data = prepare_data(photos, config, default_extractor(config, cache), cache)
     fitted = fit(data, base_spec(version, config), config)
@@ -54,7 +55,8 @@ def build(photos: list[LabeledPhoto], config: TrainConfig, out_dir: Path, cache:
     result = evaluate_file(path, test_photos, [photos[i] for i in data.train])
     info = {**spec.info, "test": result["model"], "baseline_test": result["baseline"],
             "per_body_test": result["per_body"], "validation": _json(fitted.report),
-            "validation_routes_final": validation_routes(fitted, data), "export_max_abs_diff": max_diff}
+            "validation_routes_final": validation_routes(fitted, data), "export_max_abs_diff": max_diff,
+            **({"development": dev} if dev else {})}
     stamp(path, replace(spec, info=info))  # the test figures travel in the file too
     (out_dir / name.replace(".onnx", ".config.json")).write_text(json.dumps(config.to_dict(), indent=2))
     write_card(path, info)
@@ -67,7 +69,26 @@ MEASURE_TRIALS = {
     "320_no_crop_input": TrainConfig(input_size=320, heads=HeadConfig(use_crop_input=False)),
     "320_validation_only_calibration": TrainConfig(input_size=320, calibration_folds=0),
     "320_no_label_prior": TrainConfig(input_size=320, label_prior=False),
+    "320_body_grouped_calibration": TrainConfig(input_size=320, calibration_groups="body"),
 }
+
+
+TRIAL_LABELS = {
+    "224": "224 px",
+    "320": "320 px, shipped",
+    "320_no_crop_input": "320 px, no crop-factor input",
+    "320_validation_only_calibration": "320 px, validation-only calibration",
+    "320_no_label_prior": "320 px, no label prior",
+    "320_body_grouped_calibration": "320 px, calibration folds by body",
+}
+MEASURE_FILE = Path("runs/starter/measure.json")
+MEASURE_COMMAND = "python -m photo_tagger.trainer.starter ../shared/data --measure"
+
+
+def development(measured: dict, dev_photos: int) -> dict:
+    """What the card shows of a --measure run."""
+    return {"command": MEASURE_COMMAND, "dev_only_photos": dev_photos,
+            "trials": {TRIAL_LABELS.get(k, k): v for k, v in measured.items()}}
 
 
 def measure(photos: list[LabeledPhoto], dev: list[LabeledPhoto], cache: Path,
@@ -108,11 +129,13 @@ def main() -> None:
     if args.measure:
         dev = harvest(index_paths(args.data_dir, "dev-only")).photos
         result = measure(train.photos, dev, args.cache)
-        Path("runs/starter").mkdir(parents=True, exist_ok=True)
-        Path("runs/starter/measure.json").write_text(json.dumps(result, indent=2))
+        MEASURE_FILE.parent.mkdir(parents=True, exist_ok=True)
+        MEASURE_FILE.write_text(json.dumps({"dev_only_photos": len(dev), "trials": result}, indent=2))
         print(json.dumps(result, indent=2))
         return
-    info = build(train.photos, TrainConfig(), args.out, args.cache)
+    measured = json.loads(MEASURE_FILE.read_text()) if MEASURE_FILE.exists() else None
+    dev_info = development(measured["trials"], measured["dev_only_photos"]) if measured else None
+    info = build(train.photos, TrainConfig(), args.out, args.cache, dev=dev_info)
     print(json.dumps({k: info[k] for k in ("test", "baseline_test")}, indent=2))
 
 

@@ -22,7 +22,7 @@ from . import prior as label_prior
 from .augment import CROP_FACTORS, IDENTITY, Variant, plan
 from .evaluate import baseline_figures, model_figures, per_body
 from .features import Extractor, FeatureSet, backbone_extractor, extract
-from .harvest import LabeledPhoto
+from .harvest import UNKNOWN_BODY, LabeledPhoto
 from .heads import HeadConfig, Heads, logits, train_heads
 from .split import copy_key, split
 
@@ -52,6 +52,7 @@ class TrainConfig:
     fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
     seed: int = 0
     calibration_folds: int = 4  # out-of-fold training predictions join validation in calibration; 0: validation only
+    calibration_groups: str = "shot"  # what each fold holds out whole: "shot" (copies of one photo) or "body"
     label_prior: bool = True  # mix the sensor-size label prior in where calibration says it helps (prior.py)
     heads: HeadConfig = field(default_factory=HeadConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
@@ -114,20 +115,30 @@ def fit(data: Prepared, base: ModelSpec, config: TrainConfig, init: Heads | None
         outputs = {k: np.concatenate([oof[k], outputs[k]]) for k in outputs}
         rows = _concat(oof_rows, rows)
         if base.prior:
-            priors = _calibration_priors(data, base, labels, oof_rows, val_rows)
+            priors = _calibration_priors(data, base, labels, oof_rows, val_rows, config.calibration_groups)
     spec, report = calib.calibrate(base, outputs, rows.aux, rows.fnumber, rows.focal35, rows.ev100, priors)
     report["training"] = history
     report["calibration_photos"] = int(len(rows.fnumber))
     return Fitted(heads, spec, report)
 
 
+def calibration_group(photo: LabeledPhoto, by: str) -> tuple:
+    """What one fold holds out whole. "body" makes calibration see bodies it was not trained
+    on, as a shipped model will; photos of an unknown body fall back to their shot."""
+    if by not in ("shot", "body"):
+        raise ValueError(f"calibration_groups must be 'shot' or 'body', not {by!r}")
+    if by == "body" and photo.body != UNKNOWN_BODY:
+        return ("body", photo.body)
+    return copy_key(photo)
+
+
 def _calibration_priors(data: Prepared, base: ModelSpec, labels: FeatureSet, oof_rows: FeatureSet,
-                        val_rows: FeatureSet) -> dict[str, np.ndarray]:
+                        val_rows: FeatureSet, by: str) -> dict[str, np.ndarray]:
     """Label priors for the calibration rows: each training photo's built without its own
-    copy group (leave-one-out), the validation photos' from all training labels."""
+    fold group (leave-one-out), the validation photos' from all training labels."""
     loo = label_prior.leave_group_out(base, labels.fnumber, labels.focal35, labels.aux,
-                                      [copy_key(data.photos[i]) for i in labels.photo],
-                                      oof_rows.aux, [copy_key(data.photos[i]) for i in oof_rows.photo])
+                                      [calibration_group(data.photos[i], by) for i in labels.photo],
+                                      oof_rows.aux, [calibration_group(data.photos[i], by) for i in oof_rows.photo])
     return {t: np.concatenate([loo[t], prior_rows(base, t, val_rows.aux)]) for t in loo}  # type: ignore[list-item]
 
 
@@ -136,8 +147,8 @@ def out_of_fold(data: Prepared, base: ModelSpec, config: TrainConfig, init: Head
     """Predictions for each training photo from heads trained without it (K folds by photo)."""
     val_rows = data.features.rows(data.val, identity_only=True)
     groups: dict[tuple, list[int]] = {}
-    for i in data.train:  # copies of one shot stay in one fold, as they stay in one split
-        groups.setdefault(copy_key(data.photos[i]), []).append(i)
+    for i in data.train:  # copies of one shot (or one body's photos) stay in one fold
+        groups.setdefault(calibration_group(data.photos[i], config.calibration_groups), []).append(i)
     order = list(groups.values())
     random.Random(config.seed + 1).shuffle(order)
     parts: list[tuple[dict[str, np.ndarray], FeatureSet]] = []

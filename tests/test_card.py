@@ -1,0 +1,78 @@
+"""What a model card reports: proper confidence scores, calibration folds, the dev-only trials."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from photo_tagger.trainer.card import development_lines, losses_line, markdown, table
+from photo_tagger.trainer.evaluate import baseline_figures, brier, ece, figures
+from photo_tagger.trainer.harvest import UNKNOWN_BODY, LabeledPhoto
+
+pytest.importorskip("torch")  # train.py's module imports torch's heads
+from photo_tagger.trainer.train import calibration_group  # noqa: E402
+
+
+def photo(body: str, fnumber: float, name: str = "a.jpg") -> LabeledPhoto:
+    return LabeledPhoto(name, body, fnumber, 50.0, 1.5, 10.0, np.zeros(4, np.float32))
+
+
+def test_brier_is_p_one_minus_p_for_a_constant_confidence_and_rewards_telling_hits_apart():
+    hits = np.array([1, 1, 0, 0, 1, 0, 1, 0], dtype=bool)
+    constant = np.full(8, 0.5)
+    assert ece(constant, hits) == pytest.approx(0.0)  # ECE cannot tell this apart from a good model
+    assert brier(constant, hits) == pytest.approx(0.25)
+    telling = np.where(hits, 0.8, 0.2)
+    assert brier(telling, hits) == pytest.approx(0.04)
+    assert brier(np.where(hits, 0.2, 0.8), hits) == pytest.approx(0.64)  # confidently wrong is worst
+
+
+def test_figures_score_each_targets_confidence_against_its_own_tolerance():
+    true_f, true_l = np.array([2.0, 4.0, 8.0]), np.array([50.0, 50.0, 100.0])
+    pred_f = np.array([2.0, 5.6, 8.0])  # the middle one is just inside one stop (4 x 1.4)
+    pred_l = np.array([50.0, 70.0, 100.0])  # the middle one is 40% out
+    out = figures(pred_f, np.full(3, 1.0), pred_l, np.array([1.0, 1.0, 1.0]), true_f, true_l)
+    assert out["fnumber"]["brier"] == pytest.approx(0.0)
+    assert out["focal35"]["brier"] == pytest.approx(1 / 3, abs=1e-4)
+
+
+def test_calibration_folds_by_body_hold_a_whole_body_out():
+    a1, a2 = photo("Canon EOS 6D", 2.8, "1.jpg"), photo("Canon EOS 6D", 8.0, "2.jpg")
+    u1, u2 = photo(UNKNOWN_BODY, 2.8, "3.jpg"), photo(UNKNOWN_BODY, 8.0, "4.jpg")
+    assert calibration_group(a1, "body") == calibration_group(a2, "body")
+    assert calibration_group(a1, "shot") != calibration_group(a2, "shot")
+    # "unknown body" is no body: those photos come from anywhere, so each shot stays its own group
+    assert calibration_group(u1, "body") != calibration_group(u2, "body")
+    with pytest.raises(ValueError, match="calibration_groups"):
+        calibration_group(a1, "camera")
+
+
+def test_the_card_says_where_the_baseline_wins_and_renders_the_dev_trials():
+    rng = np.random.default_rng(0)
+    f_true, l_true = rng.uniform(1.8, 11, 40), rng.uniform(24, 200, 40)
+    model = figures(f_true * 1.1, np.full(40, 1.0), l_true * 1.05, np.full(40, 1.0), f_true, l_true)
+    base = baseline_figures(f_true, l_true, f_true, l_true)
+    lines = "\n".join(table(model, base))
+    assert "FNumber confidence Brier score" in lines and "Focal confidence Brier score" in lines
+    assert "beats the median baseline on every figure" in losses_line(model, base)
+    overconfident = figures(f_true * 3, np.full(40, 0.99), l_true, np.full(40, 0.95), f_true, l_true)
+    assert "FNumber confidence Brier score" in losses_line(overconfident, base)
+    trials = {"320 px, shipped": {"combine": "product", "dev_only": model, "dev_only_baseline": base}}
+    dev = "\n".join(development_lines({"command": "python -m x --measure", "dev_only_photos": 40, "trials": trials}))
+    assert "python -m x --measure" in dev and "| 320 px, shipped (product) |" in dev
+    assert f"{model['fnumber']['brier']:.3g}" in dev
+    assert development_lines(None) == []
+
+
+def test_a_card_written_before_brier_existed_still_renders():
+    rng = np.random.default_rng(1)
+    f_true, l_true = rng.uniform(1.8, 11, 10), rng.uniform(24, 200, 10)
+    model = figures(f_true, np.full(10, 0.5), l_true, np.full(10, 0.5), f_true, l_true)
+    for target in ("fnumber", "focal35"):
+        del model[target]["brier"]
+    info = {"training_data": {"photos": {"train": 1, "validation": 1, "test": 10},
+                              "train_rows_with_augmentation": 2, "train_bodies": {"X": 1}},
+            "test": model, "baseline_test": baseline_figures(f_true, l_true, f_true, l_true),
+            "per_body_test": {}}
+    text = markdown("old.onnx", info)
+    assert "FNumber MAPE" in text and "Brier score |" not in text
