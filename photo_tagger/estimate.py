@@ -320,6 +320,17 @@ def with_prior(spec: ModelSpec, target: str, probs: np.ndarray, aux: np.ndarray,
     return (1.0 - weight) * probs + weight * prior
 
 
+def distributions(spec: ModelSpec, outputs: dict[str, np.ndarray], aux: np.ndarray, mode: str | None = None,
+                  priors: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The FNumber and focal-length distributions estimates are read from (route,
+    temperatures, label prior); calibration scores the same ones."""
+    priors = priors or {}
+    f_probs = fnumber_distribution(spec, outputs[OUTPUT_FNUMBER], outputs[OUTPUT_EV100], aux, mode)
+    l_probs = softmax(outputs[OUTPUT_FOCAL35], spec.temperature.get("focal35", 1.0))
+    return (with_prior(spec, "fnumber", f_probs, aux, priors.get("fnumber")),
+            with_prior(spec, "focal35", l_probs, aux, priors.get("focal35")))
+
+
 def estimate(
     spec: ModelSpec,
     outputs: dict[str, np.ndarray],
@@ -334,13 +345,9 @@ def estimate(
     act on the distributions before the point estimates and confidences are taken.
     priors overrides the spec's label prior rows per target (for calibration only).
     """
-    priors = priors or {}
-    f_probs = fnumber_distribution(spec, outputs[OUTPUT_FNUMBER], outputs[OUTPUT_EV100], aux, mode)
-    f_probs = with_prior(spec, "fnumber", f_probs, aux, priors.get("fnumber"))
-    f_val, f_conf = point_for(spec, "fnumber", f_probs, np.asarray(spec.fnumber_bins), ONE_STOP)
-    l_probs = softmax(outputs[OUTPUT_FOCAL35], spec.temperature.get("focal35", 1.0))
-    l_probs = with_prior(spec, "focal35", l_probs, aux, priors.get("focal35"))
-    l_val, l_conf = point_for(spec, "focal35", l_probs, np.asarray(spec.focal35_bins), FOCAL_TOLERANCE)
+    f_probs, l_probs = distributions(spec, outputs, aux, mode, priors)
+    f_val, _ = point_for(spec, "fnumber", f_probs, np.asarray(spec.fnumber_bins), ONE_STOP)
+    l_val, _ = point_for(spec, "focal35", l_probs, np.asarray(spec.focal35_bins), FOCAL_TOLERANCE)
     # the confidence speaks of the estimate the user gets: the window moves with the bias
     f_val = apply_bias(f_val, spec.bias.get("fnumber"))
     l_val = apply_bias(l_val, spec.bias.get("focal35"))

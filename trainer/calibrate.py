@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..estimate import FOCAL_TOLERANCE, ONE_STOP, estimate, fnumber_distribution, softmax, with_prior
+from ..estimate import FOCAL_TOLERANCE, ONE_STOP, distributions, estimate, softmax
 from ..modelspec import COMBINE_MODES, OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35, ModelSpec
 from .evaluate import model_figures, within
 
@@ -131,12 +131,8 @@ def distribution_nll(spec: ModelSpec, outputs: dict[str, np.ndarray], aux: np.nd
                      l_true: np.ndarray, priors: Priors = None) -> tuple[float, float]:
     """Per target, the mean negative log probability of the true value's bin, as estimate()
     builds the distribution (route, temperature, label prior)."""
-    priors = priors or {}
     f_bins, l_bins = np.asarray(spec.fnumber_bins), np.asarray(spec.focal35_bins)
-    f = with_prior(spec, "fnumber", fnumber_distribution(spec, outputs[OUTPUT_FNUMBER], outputs[OUTPUT_EV100], aux),
-                   aux, priors.get("fnumber"))
-    l = with_prior(spec, "focal35", softmax(outputs[OUTPUT_FOCAL35], spec.temperature.get("focal35", 1.0)),
-                   aux, priors.get("focal35"))
+    f, l = distributions(spec, outputs, aux, priors=priors)
     return round(nll(f, nearest(f_bins, f_true)), 4), round(nll(l, nearest(l_bins, l_true)), 4)
 
 
