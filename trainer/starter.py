@@ -63,32 +63,16 @@ def build(photos: list[LabeledPhoto], config: TrainConfig, out_dir: Path, cache:
     return info
 
 
-MEASURE_TRIALS = {
-    "224": TrainConfig(input_size=224),
-    "320": TrainConfig(input_size=320),
-    "320_no_crop_input": TrainConfig(input_size=320, heads=HeadConfig(use_crop_input=False)),
-    "320_validation_only_calibration": TrainConfig(input_size=320, calibration_folds=0),
-    "320_no_label_prior": TrainConfig(input_size=320, label_prior=False),
-    "320_body_grouped_calibration": TrainConfig(input_size=320, calibration_groups="body"),
-}
-
-
-TRIAL_LABELS = {
-    "224": "224 px",
-    "320": "320 px, shipped",
-    "320_no_crop_input": "320 px, no crop-factor input",
-    "320_validation_only_calibration": "320 px, validation-only calibration",
-    "320_no_label_prior": "320 px, no label prior",
-    "320_body_grouped_calibration": "320 px, calibration folds by body",
+MEASURE_TRIALS = {  # keyed by the label the card shows
+    "224 px": TrainConfig(input_size=224),
+    "320 px, shipped": TrainConfig(input_size=320),
+    "320 px, no crop-factor input": TrainConfig(input_size=320, heads=HeadConfig(use_crop_input=False)),
+    "320 px, validation-only calibration": TrainConfig(input_size=320, calibration_folds=0),
+    "320 px, no label prior": TrainConfig(input_size=320, label_prior=False),
+    "320 px, calibration folds by body": TrainConfig(input_size=320, calibration_groups="body"),
 }
 MEASURE_FILE = Path("runs/starter/measure.json")
 MEASURE_COMMAND = "python -m photo_tagger.trainer.starter ../shared/data --measure"
-
-
-def development(measured: dict, dev_photos: int) -> dict:
-    """What the card shows of a --measure run."""
-    return {"command": MEASURE_COMMAND, "dev_only_photos": dev_photos,
-            "trials": {TRIAL_LABELS.get(k, k): v for k, v in measured.items()}}
 
 
 def measure(photos: list[LabeledPhoto], dev: list[LabeledPhoto], cache: Path,
@@ -130,12 +114,13 @@ def main() -> None:
         dev = harvest(index_paths(args.data_dir, "dev-only")).photos
         result = measure(train.photos, dev, args.cache)
         MEASURE_FILE.parent.mkdir(parents=True, exist_ok=True)
-        MEASURE_FILE.write_text(json.dumps({"dev_only_photos": len(dev), "trials": result}, indent=2))
+        # what the card's development section shows, as a later build reads it back
+        MEASURE_FILE.write_text(json.dumps({"command": MEASURE_COMMAND, "dev_only_photos": len(dev),
+                                            "trials": result}, indent=2))
         print(json.dumps(result, indent=2))
         return
     measured = json.loads(MEASURE_FILE.read_text()) if MEASURE_FILE.exists() else None
-    dev_info = development(measured["trials"], measured["dev_only_photos"]) if measured else None
-    info = build(train.photos, TrainConfig(), args.out, args.cache, dev=dev_info)
+    info = build(train.photos, TrainConfig(), args.out, args.cache, dev=measured)
     print(json.dumps({k: info[k] for k in ("test", "baseline_test")}, indent=2))
 
 
