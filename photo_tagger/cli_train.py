@@ -66,9 +66,10 @@ def train_command(paths: tuple[str, ...], epochs: int, min_photos: int, finetune
 
 
 def _print_found(found) -> None:  # type: ignore[no-untyped-def]
-    click.echo(f"{len(found.photos)} labeled photos found; left out: {found.unresolved_crop} with an unknown "
-               f"crop factor (set it with `phototag camera set`), {found.unlabeled} without lens EXIF, "
-               f"{found.out_of_range} with implausible values, {found.errors} unreadable")
+    click.echo(f"{len(found.photos)} labeled photos found; {len(found.partial)} more with an unknown crop factor "
+               "teach aperture and exposure only (set it with `phototag camera set` to use their focal lengths); "
+               f"left out: {found.unlabeled} without lens EXIF, {found.out_of_range} with implausible values, "
+               f"{found.errors} unreadable")
     for body, count in found.per_body().items():
         click.echo(f"  {count:5d}  {body}")
 

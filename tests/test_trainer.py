@@ -42,6 +42,9 @@ def make_library(root: Path, count: int = 12) -> Path:
                            focal35=round(focal * 1.5), exposure=f"1/{60 * (i + 1)}")
         make_photo(root / f"p{i:02d}.jpg", size=(320, 240), exif=exif, seed=i)
     make_photo(root / "manual.jpg", size=(320, 240), exif=camera_exif(None, None), seed=99)
+    for i, fnumber in enumerate((2.0, 5.6, 11.0)):  # a body lensfun does not know: crop factor unknown
+        exif = camera_exif(fnumber, 7.0, make="Obscura", model="Pinhole One", exposure=f"1/{250 * (i + 1)}")
+        make_photo(root / f"u{i}.jpg", size=(320, 240), exif=exif, seed=50 + i)
     return root
 
 
@@ -50,7 +53,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, Path]
     root = make_library(tmp_path_factory.mktemp("library"))
     out = tmp_path_factory.mktemp("model")
     config = TrainConfig(input_size=SIZE, crops=(1.0, 1.6), heads=HeadConfig(epochs=1))
-    info = build(harvest([root], workers=1).photos, config, out, out / "cache", name="tiny-trained.onnx")
+    found = harvest([root], workers=1)
+    info = build(found.photos, config, out, out / "cache", name="tiny-trained.onnx", partial=found.partial)
     return out / "tiny-trained.onnx", info, root
 
 
@@ -65,6 +69,37 @@ def test_training_run_exports_a_model_that_scan_uses(trained, tmp_path):
                                       "--model", str(model), "--workers", "1"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "1 predicted" in result.output
+    assert info["training_data"]["partial_labels"] == 3
+    assert "3 more photos whose body's crop factor could not be resolved" in model.with_suffix(".md").read_text()
+
+
+def test_photos_without_a_crop_factor_teach_aperture_and_exposure_only(trained, tmp_path):
+    found = harvest([trained[2]], workers=1)
+    assert len(found.photos) == 12 and found.unresolved_crop == 3
+    assert sorted(p.fnumber for p in found.partial) == [2.0, 5.6, 11.0]
+    for photo in found.partial:  # the focal label is never guessed, the EV100 label is kept
+        assert np.isnan(photo.focal35) and photo.ev100 is not None and photo.aux[8] == 0.0
+        focal35, aux = relabel(photo.focal35, photo.aux, Variant(crop=2.0))
+        assert np.isnan(focal35) and aux[7] == 0.0  # an unknown sensor stays unknown when cropped
+    config = TrainConfig(input_size=SIZE, crops=(1.0,), heads=HeadConfig(epochs=2))
+    from photo_tagger.trainer.train import default_extractor, fit, base_spec, prepare_data
+
+    extractor = default_extractor(config, tmp_path / "cache")
+    data = prepare_data(found.photos, config, extractor, tmp_path / "cache", partial=found.partial)
+    assert len(data.extra) == 3 and not set(data.extra) & set(data.val + data.test)
+    rows = data.features.rows(data.fitting)
+    assert np.array_equal(np.isnan(rows.focal35), np.isin(rows.photo, data.extra))  # only theirs lack it
+    assert set(rows.photo) >= set(data.extra) and not np.isnan(rows.fnumber).any()
+    fitted = fit(data, base_spec("t", config), config)
+    assert all(np.isfinite(list(fitted.spec.temperature.values())))
+    # a partial copy of a held-out shot never trains: it would be learned and then scored
+    held = found.photos[data.test[0]]
+    copy = replace(found.partial[0], body=held.body, fnumber=held.fnumber, ev100=held.ev100)
+    again = prepare_data(found.photos, config, extractor, tmp_path / "cache", partial=[copy, *found.partial[1:]])
+    assert len(again.extra) == 2
+    off = prepare_data(found.photos, replace(config, partial_labels=False), extractor, tmp_path / "cache",
+                       partial=found.partial)
+    assert off.extra == [] and len(off.photos) == 12
 
 
 def test_onnx_agrees_with_torch_on_a_real_batch_of_any_size(trained):
@@ -120,6 +155,7 @@ def test_train_refuses_too_few_photos_and_lists_bodies(trained):
     result = CliRunner().invoke(train_command, [str(trained[2]), "--min-photos", "50", "--model", str(trained[0])])
     assert result.exit_code == 1
     assert "12 labeled photos found" in result.output and "NIKON D7000" in result.output
+    assert "3 more with an unknown crop factor teach aperture and exposure only" in result.output
     assert "at least 50" in result.output
 
 

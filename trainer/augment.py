@@ -21,6 +21,7 @@ from ..preprocess import decode, prepare, to_model_input
 
 CROP_FACTORS = (1.0, 1.25, 1.6, 2.0)
 _CROP_INDEX = AUX_FEATURES.index("log2_crop_factor")
+_HAS_CROP_INDEX = AUX_FEATURES.index("has_crop_factor")
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,11 @@ def centre_crop(image: Image.Image, k: float) -> Image.Image:
 
 
 def relabel(focal35: float, aux: np.ndarray, variant: Variant) -> tuple[float, np.ndarray]:
-    """Labels and aux inputs for a cropped variant: focal35 * k, log2 crop factor + log2 k."""
+    """Labels and aux inputs for a cropped variant: focal35 * k, log2 crop factor + log2 k.
+
+    An unknown crop factor stays unknown (its focal35 is NaN and stays NaN).
+    """
     aux = aux.copy()
-    if variant.crop != 1.0:
+    if variant.crop != 1.0 and aux[_HAS_CROP_INDEX] > 0:
         aux[_CROP_INDEX] += math.log2(variant.crop)
     return focal35 * variant.crop, aux

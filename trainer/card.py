@@ -82,6 +82,9 @@ def markdown(name: str, info: dict) -> str:
         f"{data['photos']['train']} photos for training, {data['photos']['validation']} for validation "
         f"(checkpoint, temperatures, biases, route), {data['photos']['test']} held out for test; "
         f"{data['train_rows_with_augmentation']} training rows after metadata-aware augmentation.",
+        *([f"{data['partial_labels']} more photos whose body's crop factor could not be resolved trained "
+           "the FNumber and EV100 heads only: neither label depends on the sensor, and their focal "
+           "length label would have needed a guessed crop factor."] if data.get("partial_labels") else []),
         "Mostly phones and compact cameras; interchangeable-lens bodies are a minority, so expect "
         "weak estimates for fast primes and long lenses. Train on your own library with "
         "`phototag train PATH` to adapt it.", "",
@@ -122,7 +125,8 @@ def development_lines(development: dict | None) -> list[str]:
         f"Produced by `{development['command']}`. The {development['dev_only_photos']} dev-only photos come "
         "from other sources (mostly an iPhone 7 set and Kodak compacts), so they show how the model "
         "transfers to bodies it never saw; they were used for design choices (input size, crop "
-        "input, calibration, the cap on the label prior's weight), never for training or calibration. "
+        "input, calibration, the cap on the label prior's weight, training on photos of unknown "
+        "crop factor), never for training or calibration. "
         "Most of them are two bodies' near-identical series, so they move together: read them as a "
         "few independent cases, not a hundred. The training-median baseline is in brackets.", "",
         f"| Trial (route chosen on calibration photos) | {head} |", "|---" * (1 + len(DEV_COLUMNS)) + "|",

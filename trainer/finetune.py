@@ -88,7 +88,7 @@ def _train(backbone: EfficientNetLite, start: int, heads: Heads, spec: ModelSpec
     """Mini-batch AdamW on the training variants, early stopping on the validation photos."""
     settings = config.finetune
     torch.manual_seed(settings.seed)
-    train, val = (_tensors(spec, rows, config) for rows in (maps.rows(data.train),
+    train, val = (_tensors(spec, rows, config) for rows in (maps.rows(data.fitting),
                                                                maps.rows(data.val, identity_only=True)))
     params = [p for p in [*backbone.parameters(), *heads.parameters()] if p.requires_grad]
     optimiser = torch.optim.AdamW(params, lr=settings.lr, weight_decay=0.0)

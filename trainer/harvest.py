@@ -1,7 +1,9 @@
 """Find the labeled photos in folders: the same discovery, metadata and crop-factor code as scan.
 
 A photo is labeled when its EXIF has FNumber and FocalLength and its body's crop factor
-can be resolved; photos whose crop factor cannot be resolved are counted, never guessed.
+can be resolved. A photo whose crop factor cannot be resolved is counted and its focal
+label never guessed; its FNumber and scene EV100 do not depend on the sensor, so it is kept
+apart as a partial label that trains those two heads only.
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ FOCAL35_RANGE = (5.0, 2000.0)
 
 @dataclass(frozen=True)
 class LabeledPhoto:
-    """One photo with its labels in model units (FNumber, 35 mm-equivalent focal length, EV100)."""
+    """One photo with its labels in model units (FNumber, 35 mm-equivalent focal length, EV100).
+
+    focal35 and crop are NaN for a partial label (the body's crop factor is unknown).
+    """
 
     path: str
     body: str
@@ -36,14 +41,19 @@ class LabeledPhoto:
     ev100: float | None
     aux: np.ndarray
 
+    @property
+    def partial(self) -> bool:
+        return math.isnan(self.focal35)
+
 
 @dataclass
 class Harvest:
     """What a walk found: the labeled photos and counts of everything left out, and why."""
 
     photos: list[LabeledPhoto] = field(default_factory=list)
+    partial: list[LabeledPhoto] = field(default_factory=list)  # crop unknown: FNumber and EV100 only
     unlabeled: int = 0
-    unresolved_crop: int = 0
+    unresolved_crop: int = 0  # of which len(partial) were kept as partial labels
     out_of_range: int = 0
     errors: int = 0
 
@@ -78,13 +88,13 @@ def label(result: Analysed, harvest: Harvest) -> LabeledPhoto | None:
     if not meta.has_lens_exif:
         harvest.unlabeled += 1
         return None
+    assert meta.fnumber and meta.focal_length
+    crop = result.crop.value if result.crop is not None else math.nan
+    focal35 = meta.focal_length * crop
     if result.crop is None:
         harvest.unresolved_crop += 1
-        return None
-    assert meta.fnumber and meta.focal_length
-    focal35 = meta.focal_length * result.crop.value
     if not (FNUMBER_RANGE[0] <= meta.fnumber <= FNUMBER_RANGE[1]
-            and FOCAL35_RANGE[0] <= focal35 <= FOCAL35_RANGE[1]):
+            and (result.crop is None or FOCAL35_RANGE[0] <= focal35 <= FOCAL35_RANGE[1])):
         harvest.out_of_range += 1
         return None
     return LabeledPhoto(
@@ -92,7 +102,7 @@ def label(result: Analysed, harvest: Harvest) -> LabeledPhoto | None:
         body=body_name(meta.make, meta.model),
         fnumber=float(meta.fnumber),
         focal35=float(focal35),
-        crop=float(result.crop.value),
+        crop=float(crop),
         ev100=ev100(meta.fnumber, meta.exposure_time, meta.iso),
         aux=aux_vector(meta, result.crop),
     )
@@ -124,6 +134,6 @@ def _collect(results: Iterable[Analysed], found: Harvest) -> Harvest:
     for result in results:
         photo = label(result, found)
         if photo is not None:
-            found.photos.append(photo)
+            (found.partial if photo.partial else found.photos).append(photo)
     return found
 

@@ -112,7 +112,7 @@ def _adapt(found: Harvest, base_path: Path, spec: ModelSpec, config: TrainConfig
     """
     extractor, init = _start_from(base_path, config, run_dir / "cache")
     backbone = base_backbone(base_path, spec, config.backbone)
-    data = prepare_data(found.photos, config, extractor, run_dir / "cache")
+    data = prepare_data(found.photos, config, extractor, run_dir / "cache", partial=found.partial)
     if not (data.val and data.test):
         raise TrainError("the labeled photos are too few distinct shots to hold some out for testing")
     if init is None:

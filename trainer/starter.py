@@ -13,6 +13,7 @@ import argparse
 import csv
 import json
 from dataclasses import replace
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -40,9 +41,10 @@ def index_paths(data_dir: Path, use: str) -> list[str]:
 
 
 def build(photos: list[LabeledPhoto], config: TrainConfig, out_dir: Path, cache: Path,
-          name: str = SHIPPED_MODEL, version: str = VERSION, dev: dict | None = None) -> dict:
+          name: str = SHIPPED_MODEL, version: str = VERSION, dev: dict | None = None,
+          partial: Sequence[LabeledPhoto] = ()) -> dict:
     """Train, export, check and evaluate; writes the model, its card and its resolved config."""
-    data = prepare_data(photos, config, default_extractor(config, cache), cache)
+    data = prepare_data(photos, config, default_extractor(config, cache), cache, partial=partial)
     fitted = fit(data, base_spec(version, config), config)
     spec = replace(fitted.spec, info={**fitted.spec.info, "training_data": data_summary(photos, data),
                                       "config": config.to_dict()})
@@ -70,18 +72,19 @@ MEASURE_TRIALS = {  # keyed by the label the card shows
     "320 px, validation-only calibration": TrainConfig(input_size=320, calibration_folds=0),
     "320 px, no label prior": TrainConfig(input_size=320, label_prior=False),
     "320 px, calibration folds by body": TrainConfig(input_size=320, calibration_groups="body"),
+    "320 px, no partial labels (crop factor unknown)": TrainConfig(input_size=320, partial_labels=False),
 }
 MEASURE_FILE = Path("runs/starter/measure.json")
 MEASURE_COMMAND = "python -m photo_tagger.trainer.starter ../shared/data --measure"
 
 
 def measure(photos: list[LabeledPhoto], dev: list[LabeledPhoto], cache: Path,
-            trials: dict[str, TrainConfig] = MEASURE_TRIALS) -> dict:
+            trials: dict[str, TrainConfig] = MEASURE_TRIALS, partial: Sequence[LabeledPhoto] = ()) -> dict:
     """Validation and dev-only figures per trial configuration (input size, crop input, heads)."""
     out = {}
     for label, config in trials.items():
         extractor = default_extractor(config, cache)
-        data = prepare_data(photos, config, extractor, cache)
+        data = prepare_data(photos, config, extractor, cache, partial=partial)
         fitted = fit(data, base_spec("measure", config), config)
         spec = replace(fitted.spec, input_size=config.input_size)
         dev_feats = extract(dev, [[IDENTITY]] * len(dev), spec, extractor, cache)
@@ -108,11 +111,11 @@ def main() -> None:
     parser.add_argument("--measure", action="store_true")
     args = parser.parse_args()
     train = harvest(index_paths(args.data_dir, "train"))
-    print(f"labeled train photos: {len(train.photos)} (unresolved crop {train.unresolved_crop}, "
-          f"unlabeled {train.unlabeled}, out of range {train.out_of_range})")
+    print(f"labeled train photos: {len(train.photos)} (unresolved crop {train.unresolved_crop}, of which "
+          f"{len(train.partial)} kept as partial labels; unlabeled {train.unlabeled}, out of range {train.out_of_range})")
     if args.measure:
         dev = harvest(index_paths(args.data_dir, "dev-only")).photos
-        result = measure(train.photos, dev, args.cache)
+        result = measure(train.photos, dev, args.cache, partial=train.partial)
         MEASURE_FILE.parent.mkdir(parents=True, exist_ok=True)
         # what the card's development section shows, as a later build reads it back
         MEASURE_FILE.write_text(json.dumps({"command": MEASURE_COMMAND, "dev_only_photos": len(dev),
@@ -120,7 +123,7 @@ def main() -> None:
         print(json.dumps(result, indent=2))
         return
     measured = json.loads(MEASURE_FILE.read_text()) if MEASURE_FILE.exists() else None
-    info = build(train.photos, TrainConfig(), args.out, args.cache, dev=measured)
+    info = build(train.photos, TrainConfig(), args.out, args.cache, dev=measured, partial=train.partial)
     print(json.dumps({k: info[k] for k in ("test", "baseline_test")}, indent=2))
 
 

@@ -54,6 +54,7 @@ class TrainConfig:
     calibration_folds: int = 4  # out-of-fold training predictions join validation in calibration; 0: validation only
     calibration_groups: str = "shot"  # what each fold holds out whole: "shot" (copies of one photo) or "body"
     label_prior: bool = True  # mix the sensor-size label prior in where calibration says it helps (prior.py)
+    partial_labels: bool = True  # photos with an unknown crop factor train the FNumber and EV100 heads
     heads: HeadConfig = field(default_factory=HeadConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
@@ -71,6 +72,12 @@ class Prepared:
     test: list[int]
     features: FeatureSet
     plans: list[list[Variant]] = field(default_factory=list)  # per photo, what its rows rendered
+    extra: list[int] = field(default_factory=list)  # partial labels (no focal length): training only
+
+    @property
+    def fitting(self) -> list[int]:
+        """The photos the heads learn from: training photos and partial labels."""
+        return self.train + self.extra
 
 
 @dataclass
@@ -83,16 +90,31 @@ class Fitted:
 
 
 def prepare_data(photos: Sequence[LabeledPhoto], config: TrainConfig, extractor: Extractor,
-                 cache_dir: Path | None, progress: Progress | None = None) -> Prepared:
-    """Split by photo; augmented variants for training photos, inference inputs for the rest."""
+                 cache_dir: Path | None, progress: Progress | None = None,
+                 partial: Sequence[LabeledPhoto] = ()) -> Prepared:
+    """Split by photo; augmented variants for training photos, inference inputs for the rest.
+
+    Partial labels (crop factor unknown, so no focal label) join training only: validation
+    and test keep photos whose every figure can be measured. One that looks like a copy of
+    a validation or test shot is dropped, so no shot is both learned and scored.
+    """
     train, val, test = split(photos, config.fractions, config.seed)
+    held = {_shot(photos[i]) for i in val + test}
+    kept = [p for p in partial if _shot(p) not in held] if config.partial_labels else []
+    everything = [*photos, *kept]
+    extra = list(range(len(photos), len(everything)))
     rng = random.Random(config.seed)
-    in_train = set(train)
-    plans = [plan(rng, config.crops, config.per_crop) if i in in_train else [IDENTITY]
-             for i in range(len(photos))]
+    learn = set(train + extra)
+    plans = [plan(rng, config.crops, config.per_crop) if i in learn else [IDENTITY]
+             for i in range(len(everything))]
     spec = default_spec("features", config.input_size)
-    feats = extract(photos, plans, spec, extractor, cache_dir, progress)
-    return Prepared(list(photos), train, val, test, feats, plans)
+    feats = extract(everything, plans, spec, extractor, cache_dir, progress)
+    return Prepared(everything, train, val, test, feats, plans, extra)
+
+
+def _shot(photo: LabeledPhoto) -> tuple:
+    """What copies of one shot share whether or not their crop factor resolved."""
+    return (photo.body, round(photo.fnumber, 2), None if photo.ev100 is None else round(photo.ev100, 2))
 
 
 def fit(data: Prepared, base: ModelSpec, config: TrainConfig, init: Heads | None = None) -> Fitted:
@@ -102,7 +124,7 @@ def fit(data: Prepared, base: ModelSpec, config: TrainConfig, init: Heads | None
     model and a confidence fitted on them alone comes out overconfident. Calibration
     therefore also uses out-of-fold predictions for the training photos.
     """
-    train_rows = data.features.rows(data.train)
+    train_rows = data.features.rows(data.fitting)
     val_rows = data.features.rows(data.val, identity_only=True)
     labels = data.features.rows(data.train, identity_only=True)
     if config.label_prior:
@@ -156,7 +178,7 @@ def out_of_fold(data: Prepared, base: ModelSpec, config: TrainConfig, init: Head
         held = [i for members in order[k::folds] for i in members]
         if not held:
             continue
-        rest = [i for i in data.train if i not in set(held)]
+        rest = [i for i in data.fitting if i not in set(held)]
         fold_heads, _ = train_heads(base, data.features.rows(rest), val_rows, config.heads, init)
         held_rows = data.features.rows(held, identity_only=True)
         parts.append((logits(fold_heads, held_rows), held_rows))
@@ -209,6 +231,7 @@ def data_summary(photos: Sequence[LabeledPhoto], data: Prepared) -> dict:
         bodies[photos[i].body] = bodies.get(photos[i].body, 0) + 1
     return {"photos": {"train": len(data.train), "validation": len(data.val), "test": len(data.test)},
             "train_rows_with_augmentation": int(np.isin(data.features.photo, data.train).sum()),
+            "partial_labels": len(data.extra),  # crop factor unknown: FNumber and EV100 heads only
             "train_bodies": dict(sorted(bodies.items(), key=lambda kv: -kv[1]))}
 
 
