@@ -15,6 +15,7 @@ from .modelspec import AUX_FEATURES, OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL3
 
 ONE_STOP = float(np.sqrt(2.0))  # one stop is a factor of sqrt(2) in FNumber
 FOCAL_TOLERANCE = 1.2  # "within 20%"
+_EDGE = 1e-9  # a value exactly one tolerance away counts as within, despite float rounding
 _T = AUX_FEATURES.index("log2_exposure_time")
 _HAS_T = AUX_FEATURES.index("has_exposure_time")
 _ISO = AUX_FEATURES.index("log2_iso_over_100")
@@ -163,7 +164,7 @@ def _constrained_row(
     f_conf = 0.0
     for weight, c in zip(posterior, candidates):
         values, p = (scale, s_probs) if c is chosen else constrain_fnumber(f_probs, f_bins, c)
-        f_conf += weight * p[np.abs(np.log(values / fnumber)) <= np.log(ONE_STOP) + 1e-9].sum()
+        f_conf += weight * p[within_factor(np.log(values / fnumber), ONE_STOP)].sum()
     if chosen.is_prime:
         focal, l_conf = float(chosen.focal_min), 1.0  # type: ignore[arg-type]
     elif chosen.focal_min is not None:
@@ -179,6 +180,12 @@ def _constrained_row(
     return fnumber, min(f_conf, 1.0), focal, l_conf * float(posterior[pick]), pick, float(posterior[pick])
 
 
+def within_factor(log_ratio: np.ndarray, factor: float) -> np.ndarray:
+    """True where a log ratio is within a factor either way: the one tolerance test that
+    confidences, point estimates and the trainer's figures share."""
+    return np.abs(log_ratio) <= np.log(factor) + _EDGE
+
+
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     z = logits.astype(np.float64) / max(temperature, 1e-6)
     z -= z.max(axis=-1, keepdims=True)
@@ -189,7 +196,7 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 def windowed_mass(probs: np.ndarray, bins: np.ndarray, factor: float) -> np.ndarray:
     """For each bin centre c, the mass of bins within [c/factor, c*factor]."""
     log_bins = np.log(bins)
-    inside = np.abs(log_bins[:, None] - log_bins[None, :]) <= np.log(factor) + 1e-9
+    inside = within_factor(log_bins[:, None] - log_bins[None, :], factor)
     return probs @ inside.T.astype(probs.dtype)
 
 
@@ -204,7 +211,7 @@ def point_and_confidence(
     mass = windowed_mass(probs, bins, factor)
     best = mass.argmax(axis=-1)
     log_bins = np.log(bins)
-    inside = np.abs(log_bins[None, :] - log_bins[best][:, None]) <= np.log(factor) + 1e-9
+    inside = within_factor(log_bins[None, :] - log_bins[best][:, None], factor)
     weights = probs * inside
     refined = np.exp((weights * log_bins).sum(-1) / np.maximum(weights.sum(-1), 1e-12))
     return refined, mass[np.arange(len(best)), best]
@@ -226,7 +233,7 @@ def median_point(probs: np.ndarray, bins: np.ndarray, factor: float) -> tuple[np
 def mass_around(probs: np.ndarray, bins: np.ndarray, values: np.ndarray, factor: float) -> np.ndarray:
     """Each row's mass within a factor of its value: the confidence of that estimate."""
     log_bins = np.log(bins)
-    inside = np.abs(log_bins[None, :] - np.log(values)[:, None]) <= np.log(factor) + 1e-9
+    inside = within_factor(log_bins[None, :] - np.log(values)[:, None], factor)
     return (probs * inside).sum(-1)
 
 

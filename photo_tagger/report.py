@@ -12,6 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from .estimate import ONE_STOP, within_factor
 from .store import Store
 
 FNUMBER_EDGES = (1.4, 2.0, 2.8, 4.0, 5.6, 8.0, 11.0, 16.0)
@@ -62,7 +63,7 @@ class _Accuracy:
             return
         self.n += 1
         self.f_err += abs(r["fnumber"] - r["exif_fnumber"]) / r["exif_fnumber"]
-        self.within_stop += abs(2 * math.log2(r["fnumber"] / r["exif_fnumber"])) <= 1.0 + 1e-9
+        self.within_stop += bool(within_factor(math.log(r["fnumber"] / r["exif_fnumber"]), ONE_STOP))
         true = _true_focal35(r)
         if r["focal_length_35mm"] and true:
             error = abs(r["focal_length_35mm"] - true) / true

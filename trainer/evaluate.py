@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..estimate import FOCAL_TOLERANCE, ONE_STOP, Estimate
+from ..estimate import FOCAL_TOLERANCE, ONE_STOP, Estimate, within_factor
 
 APERTURE_BINS = (2.8, 4.9)  # below f/2.8, f/2.8 to f/4.9, above f/4.9
 THIRD_STOP = 2 ** (1 / 6)
@@ -27,7 +27,12 @@ def errors(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
 
 
 def within(pred: np.ndarray, true: np.ndarray, factor: float) -> np.ndarray:
-    return np.abs(np.log(pred / true)) <= np.log(factor) + 1e-9
+    return within_factor(np.log(pred / true), factor)
+
+
+def within_20_percent(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """The published focal-length figure: absolute error at most 20% of the true value."""
+    return np.abs(pred - true) / true <= 0.2
 
 
 def ece(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
@@ -71,7 +76,7 @@ def figures(f_pred: np.ndarray, f_conf: np.ndarray, l_pred: np.ndarray, l_conf: 
             f_true: np.ndarray, l_true: np.ndarray) -> dict[str, dict[str, float]]:
     """Every headline figure for FNumber and 35 mm-equivalent focal length."""
     f_hit = within(f_pred, f_true, ONE_STOP)
-    l_hit = np.abs(l_pred - l_true) / l_true <= 0.2
+    l_hit = within_20_percent(l_pred, l_true)
     l_tol = within(l_pred, l_true, FOCAL_TOLERANCE)  # the event the confidence speaks of
     fnumber = {**errors(f_pred, f_true),
                "within_one_stop": float(f_hit.mean()),
@@ -118,7 +123,7 @@ def per_body(bodies: Sequence[str], estimates: Sequence[Estimate], f_true: np.nd
         l = np.asarray([estimates[i].focal_length_35mm for i in idx])
         out[body] = {"n": len(idx),
                      "fnumber_within_one_stop": round(float(within(f, f_true[idx], ONE_STOP).mean()), 3),
-                     "focal35_within_20_percent": round(float((np.abs(l - l_true[idx]) / l_true[idx] <= 0.2).mean()), 3)}
+                     "focal35_within_20_percent": round(float(within_20_percent(l, l_true[idx]).mean()), 3)}
     return out
 
 
