@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -65,6 +66,7 @@ def test_training_run_exports_a_model_that_scan_uses(trained, tmp_path):
     assert model.with_suffix(".md").is_file() and model.with_suffix(".json").is_file()
     spec = Predictor(model, "cpu").spec
     assert spec.input_size == SIZE and spec.combine in ("dof", "exposure", "product")
+    assert re.fullmatch(r"starter-0\.1\+[0-9a-f]{8}", spec.model_version)  # a rebuild is a new model to scan
     result = CliRunner().invoke(cli, ["scan", str(library), "--db", str(tmp_path / "t.db"),
                                       "--model", str(model), "--workers", "1"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
@@ -100,6 +102,20 @@ def test_photos_without_a_crop_factor_teach_aperture_and_exposure_only(trained, 
     off = prepare_data(found.photos, replace(config, partial_labels=False), extractor, tmp_path / "cache",
                        partial=found.partial)
     assert off.extra == [] and len(off.photos) == 12
+
+
+def test_a_model_version_changes_with_its_weights_and_calibration(trained):
+    from photo_tagger.trainer.export import fingerprint, heads_from_onnx
+    from photo_tagger.trainer.heads import Heads, bin_sizes
+
+    spec = Predictor(trained[0], "cpu").spec
+    heads = heads_from_onnx(trained[0], Heads(1280, 9, bin_sizes(spec)))
+    same = fingerprint(heads, spec)
+    assert fingerprint(heads, spec) == same  # an identical rebuild keeps its version
+    assert fingerprint(heads, replace(spec, temperature={**spec.temperature, "fnumber": 9.0})) != same
+    with torch.no_grad():
+        heads.fnumber.bias[0] += 0.01
+    assert fingerprint(heads, spec) != same
 
 
 def test_onnx_agrees_with_torch_on_a_real_batch_of_any_size(trained):

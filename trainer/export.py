@@ -8,6 +8,7 @@ again, rather than editing the ONNX graph.
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from pathlib import Path
 
@@ -22,6 +23,20 @@ from .heads import Heads
 OUTPUTS = (OUTPUT_FNUMBER, OUTPUT_FOCAL35, OUTPUT_EV100, FEATURES_OUTPUT)
 HEAD_PREFIX = "heads."
 TOLERANCE = 1e-3
+
+
+def fingerprint(heads: Heads, spec: ModelSpec) -> str:
+    """Eight hex digits that change whenever the weights or the calibration do.
+
+    A scan redoes a photo only when the model version differs from the one that predicted
+    it, so a rebuilt model must not reuse its predecessor's version; an identical rebuild
+    gets the same fingerprint.
+    """
+    digest = hashlib.sha256(spec.to_json().encode())
+    for name, tensor in sorted(heads.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().numpy().tobytes())
+    return digest.hexdigest()[:8]
 
 
 class ExportError(RuntimeError):

@@ -23,7 +23,7 @@ from ..registry import SHIPPED_MODEL
 from .backbone import load_backbone
 from .card import write_card
 from .evaluate import baseline_figures, model_figures
-from .export import PhototagNet, check, export, stamp
+from .export import PhototagNet, check, export, fingerprint, stamp
 from .features import extract
 from .harvest import LabeledPhoto, harvest
 from .heads import HeadConfig, logits
@@ -46,8 +46,8 @@ def build(photos: list[LabeledPhoto], config: TrainConfig, out_dir: Path, cache:
     """Train, export, check and evaluate; writes the model, its card and its resolved config."""
     data = prepare_data(photos, config, default_extractor(config, cache), cache, partial=partial)
     fitted = fit(data, base_spec(version, config), config)
-    spec = replace(fitted.spec, info={**fitted.spec.info, "training_data": data_summary(photos, data),
-                                      "config": config.to_dict()})
+    spec = replace(fitted.spec, model_version=f"{version}+{fingerprint(fitted.heads, fitted.spec)}",
+                   info={**fitted.spec.info, "training_data": data_summary(photos, data), "config": config.to_dict()})
     net = PhototagNet(load_backbone(config.backbone), fitted.heads)
     path = out_dir / name
     export(net, spec, path)
