@@ -21,7 +21,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from photo_tagger.estimate import ONE_STOP, estimate  # noqa: E402
+from photo_tagger.estimate import ONE_STOP  # noqa: E402
 from photo_tagger.infer import Predictor  # noqa: E402
 from photo_tagger.modelspec import AUX_FEATURES  # noqa: E402
 from photo_tagger.registry import SHIPPED_MODEL  # noqa: E402
@@ -35,11 +35,7 @@ HAS_CROP = AUX_FEATURES.index("has_crop_factor")
 
 
 def figures(predictor: Predictor, images: np.ndarray, aux: np.ndarray, truth: np.ndarray) -> str:
-    outputs: dict[str, list[np.ndarray]] = {}
-    for start in range(0, len(images), 16):
-        for key, value in predictor.raw(images[start:start + 16], aux[start:start + 16]).items():
-            outputs.setdefault(key, []).append(value)
-    est = estimate(predictor.spec, {k: np.concatenate(v) for k, v in outputs.items()}, aux)
+    est = predictor.predict(images, aux)  # on the CPU it runs the photos a few at a time itself
     f = np.asarray([e.fnumber for e in est])
     conf = np.mean([e.fnumber_confidence for e in est])
     return (f"within one stop {within(f, truth, ONE_STOP).mean():.2f}, MAPE {np.mean(np.abs(f - truth) / truth) * 100:.1f}%, "

@@ -186,6 +186,12 @@ def within_factor(log_ratio: np.ndarray, factor: float) -> np.ndarray:
     return np.abs(log_ratio) <= np.log(factor) + _EDGE
 
 
+def within_20_percent(pred: np.ndarray | float, true: np.ndarray | float) -> np.ndarray:
+    """The published focal-length figure: absolute error at most 20% of the true value
+    (the confidence's window is the factor FOCAL_TOLERANCE either way instead)."""
+    return np.abs(np.asarray(pred) - true) / true <= 0.2
+
+
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     z = logits.astype(np.float64) / max(temperature, 1e-6)
     z -= z.max(axis=-1, keepdims=True)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..estimate import FOCAL_TOLERANCE, ONE_STOP, Estimate, within_factor
+from ..estimate import FOCAL_TOLERANCE, ONE_STOP, Estimate, within_20_percent, within_factor
 
 APERTURE_BINS = (2.8, 4.9)  # below f/2.8, f/2.8 to f/4.9, above f/4.9
 THIRD_STOP = 2 ** (1 / 6)
@@ -28,11 +28,6 @@ def errors(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
 
 def within(pred: np.ndarray, true: np.ndarray, factor: float) -> np.ndarray:
     return within_factor(np.log(pred / true), factor)
-
-
-def within_20_percent(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
-    """The published focal-length figure: absolute error at most 20% of the true value."""
-    return np.abs(pred - true) / true <= 0.2
 
 
 def ece(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:

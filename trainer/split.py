@@ -30,6 +30,12 @@ def copy_key(photo: LabeledPhoto) -> tuple:
             None if photo.ev100 is None else round(photo.ev100, 2), photo.aux.tobytes())
 
 
+def shot_key(photo: LabeledPhoto) -> tuple:
+    """What copies of one shot share whether or not their crop factor resolved: a copy
+    whose focal label is missing (a partial label) still matches its original here."""
+    return (photo.body, round(photo.fnumber, 2), None if photo.ev100 is None else round(photo.ev100, 2))
+
+
 def split(photos: Sequence[LabeledPhoto], fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
           seed: int = 0) -> tuple[list[int], list[int], list[int]]:
     """Indices for (train, validation, test); within each stratum the splits fill in proportion."""

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..estimate import estimate, prior_rows
+from ..estimate import prior_rows
 from ..infer import Predictor
 from ..modelspec import ModelSpec, default_spec
 from ..preprocess import prepare
@@ -24,7 +24,7 @@ from .evaluate import baseline_figures, model_figures, per_body
 from .features import Extractor, FeatureSet, backbone_extractor, extract
 from .harvest import UNKNOWN_BODY, LabeledPhoto
 from .heads import HeadConfig, Heads, logits, train_heads
-from .split import copy_key, split
+from .split import copy_key, shot_key, split
 
 Progress = Callable[[int], None]
 
@@ -99,8 +99,8 @@ def prepare_data(photos: Sequence[LabeledPhoto], config: TrainConfig, extractor:
     a validation or test shot is dropped, so no shot is both learned and scored.
     """
     train, val, test = split(photos, config.fractions, config.seed)
-    held = {_shot(photos[i]) for i in val + test}
-    kept = [p for p in partial if _shot(p) not in held] if config.partial_labels else []
+    held = {shot_key(photos[i]) for i in val + test}
+    kept = [p for p in partial if shot_key(p) not in held] if config.partial_labels else []
     everything = [*photos, *kept]
     extra = list(range(len(photos), len(everything)))
     rng = random.Random(config.seed)
@@ -110,11 +110,6 @@ def prepare_data(photos: Sequence[LabeledPhoto], config: TrainConfig, extractor:
     spec = default_spec("features", config.input_size)
     feats = extract(everything, plans, spec, extractor, cache_dir, progress)
     return Prepared(everything, train, val, test, feats, plans, extra)
-
-
-def _shot(photo: LabeledPhoto) -> tuple:
-    """What copies of one shot share whether or not their crop factor resolved."""
-    return (photo.body, round(photo.fnumber, 2), None if photo.ev100 is None else round(photo.ev100, 2))
 
 
 def fit(data: Prepared, base: ModelSpec, config: TrainConfig, init: Heads | None = None) -> Fitted:
@@ -207,14 +202,8 @@ def inference_inputs(photos: Sequence[LabeledPhoto], spec: ModelSpec) -> tuple[n
 
 def evaluate_file(model: Path, photos: Sequence[LabeledPhoto], train_photos: Sequence[LabeledPhoto]) -> dict:
     """Held-out figures of an ONNX file through Predictor + estimate, next to the median baseline."""
-    predictor = Predictor(model, "cpu")
-    images, aux = inference_inputs(photos, predictor.spec)
-    outputs = {}
-    for start in range(0, len(photos), 32):
-        part = predictor.raw(images[start:start + 32], aux[start:start + 32])
-        for key, value in part.items():
-            outputs.setdefault(key, []).append(value)
-    estimates = estimate(predictor.spec, {k: np.concatenate(v) for k, v in outputs.items()}, aux)
+    predictor = Predictor(model, "cpu")  # the CPU path runs the photos a few at a time itself
+    estimates = predictor.predict(*inference_inputs(photos, predictor.spec))
     f_true = np.asarray([p.fnumber for p in photos])
     l_true = np.asarray([p.focal35 for p in photos])
     return {
