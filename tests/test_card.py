@@ -76,3 +76,40 @@ def test_a_card_written_before_brier_existed_still_renders():
             "per_body_test": {}}
     text = markdown("old.onnx", info)
     assert "FNumber MAPE" in text and "Brier score |" not in text
+
+
+def test_difference_intervals_resample_whole_shots_and_tell_noise_from_a_real_gap():
+    from photo_tagger.trainer.evaluate import baseline_predictions, difference_intervals
+
+    rng = np.random.default_rng(2)
+    f_true, l_true = rng.uniform(1.8, 11, 40), rng.uniform(24, 200, 40)
+    base = baseline_predictions(f_true, l_true, 40)
+    good = (f_true * 1.05, np.full(40, 0.9), l_true * 1.05, np.full(40, 0.9))
+    shots = list(range(40))
+    diff = difference_intervals(good, base, f_true, l_true, shots, trials=300)
+    assert diff["fnumber"]["mse"][1] < 0 and diff["fnumber"]["within_one_stop"][0] > 0
+    assert diff["focal35"]["mape"][1] < 0
+    # the baseline against itself differs by nothing, whatever is resampled
+    assert diff_of(difference_intervals(base, base, f_true, l_true, shots, trials=50)) == {0.0}
+    # one shot: every resample draws the same photos, so the interval collapses to a point
+    one = difference_intervals(good, base, f_true, l_true, ["same shot"] * 40, trials=50)
+    assert one["fnumber"]["mse"][0] == one["fnumber"]["mse"][1]
+    # one wild miss among good estimates: worse MSE on the split, but the interval spans zero
+    wild = (np.where(np.arange(40) == 0, 40.0, f_true * 1.05), *good[1:])
+    model = figures(*wild, f_true, l_true)
+    baseline = baseline_figures(f_true, l_true, f_true, l_true)
+    mixed = difference_intervals(wild, base, f_true, l_true, shots, trials=300)
+    line = losses_line(model, baseline, mixed)
+    assert model["fnumber"]["mse"] > baseline["fnumber"]["mse"]  # one photo tips the split's figure
+    assert "FNumber MSE (within noise: the interval spans zero)" in line
+    assert "clearly better (95% interval of the difference excludes zero) on" in line
+    bad = (f_true * 3, *good[1:])
+    worse = difference_intervals(bad, base, f_true, l_true, shots, trials=300)
+    assert "FNumber MAPE (%) (clearly worse)" in losses_line(figures(*bad, f_true, l_true), baseline, worse)
+    rendered = "\n".join(table(model, baseline, mixed))
+    assert "Model - baseline (95% interval)" in rendered and "| FNumber calibration error (ECE) |" in rendered
+    assert "ece" not in mixed["fnumber"]  # resampling inflates ECE: the card points to its noise band instead
+
+
+def diff_of(intervals: dict) -> set[float]:
+    return {v for target in intervals.values() for pair in target.values() for v in pair}

@@ -62,7 +62,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, Path]
 def test_training_run_exports_a_model_that_scan_uses(trained, tmp_path):
     model, info, library = trained
     assert info["export_max_abs_diff"] < 1e-3
-    assert {"test", "baseline_test", "per_body_test", "training_data"} <= set(info)
+    assert {"test", "baseline_test", "test_difference_95", "per_body_test", "training_data"} <= set(info)
+    lo, hi = info["test_difference_95"]["fnumber"]["mape"]
+    assert lo <= hi and "Model - baseline (95% interval)" in model.with_suffix(".md").read_text()
     assert model.with_suffix(".md").is_file() and model.with_suffix(".json").is_file()
     spec = Predictor(model, "cpu").spec
     assert spec.input_size == SIZE and spec.combine in ("dof", "exposure", "product")

@@ -25,25 +25,55 @@ ROWS = (
 )
 
 
-def table(model: dict, baseline: dict) -> list[str]:
-    lines = ["| Figure | Model | Training-median baseline |", "|---|---|---|"]
+Intervals = dict[str, dict[str, list[float]]]
+
+
+def table(model: dict, baseline: dict, diff: Intervals | None = None) -> list[str]:
+    """Model against baseline per figure; with `diff`, the 95% interval of their difference."""
+    extra = " Model - baseline (95% interval) |" if diff else ""
+    lines = ["| Figure | Model | Training-median baseline |" + extra, "|---|---|---|" + ("---|" if diff else "")]
     for target, key, label in ROWS:
         if key in model[target]:  # cards written before a figure existed lack it
-            lines.append(f"| {label} | {model[target][key]:.3f} | {baseline[target][key]:.3f} |")
+            cell = ""
+            if diff:
+                pair = diff.get(target, {}).get(key)
+                cell = f" {pair[0]:+.3f} to {pair[1]:+.3f} |" if pair else " see below |"
+            lines.append(f"| {label} | {model[target][key]:.3f} | {baseline[target][key]:.3f} |{cell}")
     return lines
 
 
 LOWER_IS_BETTER = ("mape", "mae", "msle", "mse", "ece", "brier")
 
 
-def losses_line(model: dict, baseline: dict) -> str:
-    """Say plainly where the model does not beat the baseline."""
-    worse = [label for target, key, label in ROWS if key in model[target]
-             and (model[target][key] > baseline[target][key]) == (key in LOWER_IS_BETTER)
-             and model[target][key] != baseline[target][key]]
+def _clear(target: str, key: str, diff: Intervals | None, better: bool) -> bool:
+    """Whether the interval of model - baseline lies wholly on one side of zero."""
+    lo, hi = (diff or {}).get(target, {}).get(key, (float("nan"), float("nan")))
+    lower_wins = key in LOWER_IS_BETTER
+    return bool(hi < 0 if lower_wins == better else lo > 0)
+
+
+def _verdict(target: str, key: str, diff: Intervals | None) -> str:
+    if not diff:
+        return ""
+    if key not in diff.get(target, {}):
+        return " (no interval: see the noise band below)"
+    return " (clearly worse)" if _clear(target, key, diff, False) else " (within noise: the interval spans zero)"
+
+
+def losses_line(model: dict, baseline: dict, diff: Intervals | None = None) -> str:
+    """Say plainly where the model does not beat the baseline, and (with intervals) whether
+    the test split can tell the two apart there."""
+    rows = [(t, k, label) for t, k, label in ROWS if k in model[t]]
+    worse = [(t, k, label) for t, k, label in rows
+             if (model[t][k] > baseline[t][k]) == (k in LOWER_IS_BETTER) and model[t][k] != baseline[t][k]]
+    scored = [(t, k) for t, k, _ in rows if k in (diff or {}).get(t, {})]
+    clearly_better = sum(_clear(t, k, diff, True) for t, k in scored)
+    tail = (f" Resampling the test shots, the model is clearly better (95% interval of the difference "
+            f"excludes zero) on {clearly_better} of the {len(scored)} figures with an interval." if diff else "")
     if not worse:
-        return "The model beats the median baseline on every figure above."
-    return "The model does NOT beat the median baseline on: " + "; ".join(worse) + "."
+        return "The model beats the median baseline on every figure above." + tail
+    named = [label + _verdict(t, k, diff) for t, k, label in worse]
+    return "The model does NOT beat the median baseline on: " + "; ".join(named) + "." + tail
 
 
 def confidence_lines(info: dict) -> list[str]:
@@ -91,8 +121,8 @@ def markdown(name: str, info: dict) -> str:
         "Training photos per body: " + ", ".join(f"{b} ({n})" for b, n in data["train_bodies"].items()), "",
         f"## Held-out test figures (n = {info['test']['n']})", "",
         "Small test split: differences of a few points are noise.", "",
-        *table(info["test"], info["baseline_test"]), "",
-        losses_line(info["test"], info["baseline_test"]), "",
+        *table(info["test"], info["baseline_test"], info.get("test_difference_95")), "",
+        losses_line(info["test"], info["baseline_test"], info.get("test_difference_95")), "",
         *confidence_lines(info), "",
         f"## FNumber routes on validation (chosen: {info.get('combine', info.get('validation', {}).get('combine'))})", "",
         "| Route | within one stop | MSLE |", "|---|---|---|",

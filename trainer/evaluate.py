@@ -68,8 +68,9 @@ def aperture_class(values: np.ndarray) -> np.ndarray:
 
 
 def figures(f_pred: np.ndarray, f_conf: np.ndarray, l_pred: np.ndarray, l_conf: np.ndarray,
-            f_true: np.ndarray, l_true: np.ndarray) -> dict[str, dict[str, float]]:
-    """Every headline figure for FNumber and 35 mm-equivalent focal length."""
+            f_true: np.ndarray, l_true: np.ndarray, noise: bool = True) -> dict[str, dict[str, float]]:
+    """Every headline figure for FNumber and 35 mm-equivalent focal length (noise=False skips
+    the simulated ECE band, which resampling loops do not need)."""
     f_hit = within(f_pred, f_true, ONE_STOP)
     l_hit = within_20_percent(l_pred, l_true)
     l_tol = within(l_pred, l_true, FOCAL_TOLERANCE)  # the event the confidence speaks of
@@ -77,32 +78,68 @@ def figures(f_pred: np.ndarray, f_conf: np.ndarray, l_pred: np.ndarray, l_conf: 
                "within_one_stop": float(f_hit.mean()),
                "within_third_stop": float(within(f_pred, f_true, THIRD_STOP).mean()),
                "aperture_3bin_accuracy": float((aperture_class(f_pred) == aperture_class(f_true)).mean()),
-               "ece": ece(f_conf, f_hit), "ece_p95_if_calibrated": ece_noise(f_conf), "brier": brier(f_conf, f_hit),
+               "ece": ece(f_conf, f_hit), "ece_p95_if_calibrated": ece_noise(f_conf) if noise else np.nan, "brier": brier(f_conf, f_hit),
                "mean_confidence": float(f_conf.mean())}
     focal = {**errors(l_pred, l_true),
              "within_20_percent": float(l_hit.mean()),
              "within_one_stop": float(within(l_pred, l_true, ONE_STOP).mean()),
-             "ece": ece(l_conf, l_tol), "ece_p95_if_calibrated": ece_noise(l_conf), "brier": brier(l_conf, l_tol),
+             "ece": ece(l_conf, l_tol), "ece_p95_if_calibrated": ece_noise(l_conf) if noise else np.nan, "brier": brier(l_conf, l_tol),
              "mean_confidence": float(l_conf.mean())}
     return {"fnumber": _round(fnumber), "focal35": _round(focal), "n": len(f_true)}  # type: ignore[dict-item]
 
 
+Predictions = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # FNumber, its confidence, focal, its confidence
+
+
+def predictions(estimates: Sequence[Estimate]) -> Predictions:
+    return (np.asarray([e.fnumber for e in estimates]), np.asarray([e.fnumber_confidence for e in estimates]),
+            np.asarray([e.focal_length_35mm for e in estimates]),
+            np.asarray([e.focal_length_confidence for e in estimates]))
+
+
 def model_figures(estimates: Sequence[Estimate], f_true: np.ndarray, l_true: np.ndarray) -> dict:
-    return figures(
-        np.asarray([e.fnumber for e in estimates]), np.asarray([e.fnumber_confidence for e in estimates]),
-        np.asarray([e.focal_length_35mm for e in estimates]),
-        np.asarray([e.focal_length_confidence for e in estimates]), f_true, l_true,
-    )
+    return figures(*predictions(estimates), f_true, l_true)
 
 
-def baseline_figures(train_f: np.ndarray, train_l: np.ndarray, f_true: np.ndarray, l_true: np.ndarray) -> dict:
+def baseline_predictions(train_f: np.ndarray, train_l: np.ndarray, n: int) -> Predictions:
     """The trivial model: always the training median, with its training hit rate as confidence."""
     f_med, l_med = float(np.median(train_f)), float(np.median(train_l))
     f_conf = float(within(np.full_like(train_f, f_med), train_f, ONE_STOP).mean())
     l_conf = float(within(np.full_like(train_l, l_med), train_l, FOCAL_TOLERANCE).mean())
-    n = len(f_true)
-    out = figures(np.full(n, f_med), np.full(n, f_conf), np.full(n, l_med), np.full(n, l_conf), f_true, l_true)
-    out["median"] = {"fnumber": f_med, "focal35": l_med}
+    return np.full(n, f_med), np.full(n, f_conf), np.full(n, l_med), np.full(n, l_conf)
+
+
+def baseline_figures(train_f: np.ndarray, train_l: np.ndarray, f_true: np.ndarray, l_true: np.ndarray) -> dict:
+    base = baseline_predictions(train_f, train_l, len(f_true))
+    out = figures(*base, f_true, l_true)
+    out["median"] = {"fnumber": float(np.median(train_f)), "focal35": float(np.median(train_l))}
+    return out
+
+
+def difference_intervals(model: Predictions, baseline: Predictions, f_true: np.ndarray, l_true: np.ndarray,
+                         groups: Sequence[object], trials: int = 2000, seed: int = 0) -> dict[str, dict[str, list[float]]]:
+    """Per figure, the 95% interval of model minus baseline over test sets resampled by shot
+    (copies of one photo move together). On a few dozen photos one hard photo can tip a
+    figure either way; an interval that spans zero says the test split cannot tell them apart.
+    ECE gets none: resamples repeat photos, which inflates it for varied confidences and not
+    for the baseline's constant one (its noise band, ece_noise, is the fair yardstick)."""
+    members: dict[object, list[int]] = defaultdict(list)
+    for i, g in enumerate(groups):
+        members[g].append(i)
+    shots = list(members.values())
+    rng = np.random.default_rng(seed)
+    draws: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for _ in range(trials):
+        idx = np.concatenate([shots[k] for k in rng.integers(0, len(shots), len(shots))])
+        m = figures(*(a[idx] for a in model), f_true[idx], l_true[idx], noise=False)
+        b = figures(*(a[idx] for a in baseline), f_true[idx], l_true[idx], noise=False)
+        for target in ("fnumber", "focal35"):
+            for key, value in m[target].items():
+                if np.isfinite(value) and key not in ("ece", "ece_p95_if_calibrated"):
+                    draws[(target, key)].append(value - b[target][key])
+    out: dict[str, dict[str, list[float]]] = {"fnumber": {}, "focal35": {}}
+    for (target, key), diffs in draws.items():
+        out[target][key] = [round(float(v), 4) for v in np.percentile(diffs, [2.5, 97.5])]
     return out
 
 

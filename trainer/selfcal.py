@@ -98,7 +98,7 @@ def self_calibrate(options: SelfCalOptions, found: Harvest) -> SelfCalResult:
     if score(result.adapted["model"]) > score(result.current["model"]):
         info = {**new_spec.info, "base_model": base_path.name, "training_data": data_summary(found.photos, data),
                 "test": result.adapted["model"], "baseline_test": result.adapted["baseline"],
-                "base_model_test": result.current["model"], "config": config.to_dict()}
+                "test_difference_95": result.adapted["difference_95"], "base_model_test": result.current["model"], "config": config.to_dict()}
         result.installed = install(net, replace(new_spec, info=info))
     return result
 

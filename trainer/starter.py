@@ -56,6 +56,7 @@ def build(photos: list[LabeledPhoto], config: TrainConfig, out_dir: Path, cache:
     max_diff = check(net, path, images, aux)
     result = evaluate_file(path, test_photos, [photos[i] for i in data.train])
     info = {**spec.info, "test": result["model"], "baseline_test": result["baseline"],
+            "test_difference_95": result["difference_95"],
             "per_body_test": result["per_body"], "validation": _json(fitted.report),
             "validation_routes_final": validation_routes(fitted, data), "export_max_abs_diff": max_diff,
             **({"development": dev} if dev else {})}

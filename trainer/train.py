@@ -20,7 +20,8 @@ from ..preprocess import prepare
 from . import calibrate as calib
 from . import prior as label_prior
 from .augment import CROP_FACTORS, IDENTITY, Variant, plan
-from .evaluate import baseline_figures, model_figures, per_body
+from .evaluate import (baseline_figures, baseline_predictions, difference_intervals, model_figures, per_body,
+                       predictions)
 from .features import Extractor, FeatureSet, backbone_extractor, extract
 from .harvest import UNKNOWN_BODY, LabeledPhoto
 from .heads import HeadConfig, Heads, logits, train_heads
@@ -201,15 +202,19 @@ def inference_inputs(photos: Sequence[LabeledPhoto], spec: ModelSpec) -> tuple[n
 
 
 def evaluate_file(model: Path, photos: Sequence[LabeledPhoto], train_photos: Sequence[LabeledPhoto]) -> dict:
-    """Held-out figures of an ONNX file through Predictor + estimate, next to the median baseline."""
+    """Held-out figures of an ONNX file through Predictor + estimate, next to the median
+    baseline, with the 95% interval of their difference over shots resampled."""
     predictor = Predictor(model, "cpu")  # the CPU path runs the photos a few at a time itself
     estimates = predictor.predict(*inference_inputs(photos, predictor.spec))
     f_true = np.asarray([p.fnumber for p in photos])
     l_true = np.asarray([p.focal35 for p in photos])
+    train_f = np.asarray([p.fnumber for p in train_photos])
+    train_l = np.asarray([p.focal35 for p in train_photos])
     return {
         "model": model_figures(estimates, f_true, l_true),
-        "baseline": baseline_figures(np.asarray([p.fnumber for p in train_photos]),
-                                     np.asarray([p.focal35 for p in train_photos]), f_true, l_true),
+        "baseline": baseline_figures(train_f, train_l, f_true, l_true),
+        "difference_95": difference_intervals(predictions(estimates), baseline_predictions(train_f, train_l, len(photos)),
+                                              f_true, l_true, [copy_key(p) for p in photos]),
         "per_body": per_body([p.body for p in photos], estimates, f_true, l_true),
     }
 
