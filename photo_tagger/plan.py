@@ -17,6 +17,7 @@ from .lenses import Lens
 from .metadata import parse_number
 from .xmp import (
     AUX_LENS,
+    AUX_LENS_RECORDS,
     FNUMBER,
     FOCAL_LENGTH,
     LENS_TAGS,
@@ -129,6 +130,8 @@ def lens_recorded(exif: dict[str, str], xmp: dict[str, Any]) -> bool:
             continue
         if _meaningful(exif.get(key)) or _meaningful(xmp.get(XMP_TWINS[key])):
             return True
+    if any(_meaningful(xmp.get(key)) for key in AUX_LENS_RECORDS):
+        return True
     return "LensModel" not in ours and _meaningful(xmp.get(AUX_LENS))
 
 

@@ -37,6 +37,8 @@ LENS_MAKE = "Exif.Photo.LensMake"
 LENS_SPEC = "Exif.Photo.LensSpecification"
 LENS_TAGS = (LENS_MODEL, LENS_MAKE, LENS_SPEC)
 AUX_LENS = "Xmp.aux.Lens"
+# lens records editors (Lightroom, Camera Raw) keep in the aux namespace; phototag never writes them
+AUX_LENS_RECORDS = ("Xmp.aux.LensInfo", "Xmp.aux.LensID")
 XMP_TWINS = {
     FNUMBER: "Xmp.exif.FNumber", FOCAL_LENGTH: "Xmp.exif.FocalLength", FOCAL_35MM: "Xmp.exif.FocalLengthIn35mmFilm",
     LENS_MODEL: "Xmp.exifEX.LensModel", LENS_MAKE: "Xmp.exifEX.LensMake", LENS_SPEC: "Xmp.exifEX.LensSpecification",

@@ -191,6 +191,27 @@ def test_a_lens_named_in_another_script_or_by_numbers_alone_is_kept(tmp_path, ti
         assert lens_recorded({"Exif.Photo.LensModel": named}, {}) and lens_recorded({}, {"Xmp.aux.Lens": named}), named
 
 
+def test_a_lens_an_editor_recorded_in_xmp_aux_is_kept(tmp_path, tiny_model):
+    """Lightroom keeps a lens it knows in Xmp.aux.LensInfo / LensID; a LensID of 0 says nothing."""
+    root = tmp_path / "roll"
+    info = make_photo(root / "info.jpg", exif=camera_exif(None, None), seed=1)
+    info.write_bytes(modify(info.read_bytes(), {}, {"Xmp.aux.LensInfo": "58/1 58/1 2/1 2/1"}))
+    ident = make_photo(root / "id.jpg", exif=camera_exif(None, None), seed=2)
+    ident.write_bytes(modify(ident.read_bytes(), {}, {"Xmp.aux.LensID": "163"}))
+    zero = make_photo(root / "zero.jpg", exif=camera_exif(None, None), seed=3)
+    zero.write_bytes(modify(zero.read_bytes(), {}, {"Xmp.aux.LensID": "0"}))
+    db = tmp_path / "t.db"
+    with_helios(db)
+    result = scan(root, tiny_model, db, "--lens", HELIOS, "--write-exif", "--min-confidence", "0")
+    assert "Write: 3 written" in result.output, result.output
+    for name in ("info.jpg", "id.jpg"):
+        exif, xmp = tags(root / name)
+        assert "Exif.Photo.FNumber" in exif, name  # the estimates still land
+        assert "Exif.Photo.LensModel" not in exif and "Lens" not in xmp["Xmp.phototag.EstimatedTags"], name
+    assert tags(root / "info.jpg")[1]["Xmp.aux.LensInfo"] == "58/1 58/1 2/1 2/1"
+    assert "Helios" in tags(root / "zero.jpg")[0]["Exif.Photo.LensModel"]
+
+
 def test_a_lens_recognised_from_the_bodys_own_lens_model_is_not_rewritten(tmp_path, tiny_model):
     exif = camera_exif(None, None, make="NIKON CORPORATION", model="NIKON Z 6") | {"Exif.Photo.LensModel": "Helios-44 58mm 1:2"}
     photo = make_photo(tmp_path / "roll" / "z.jpg", exif=exif, seed=1)
