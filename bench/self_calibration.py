@@ -51,12 +51,14 @@ def main() -> None:
     base = next(m.path for m in shipped_models() if m.path.name == SHIPPED_MODEL)
     result = self_calibrate(SelfCalOptions(tuple(paths), min_photos=10, base_model=base), found)
     print(f"split: {result.split_sizes}")
-    print(f"{'figure (held-out test)':32}{'shipped':>10}{'self-cal':>10}{'median':>10}")
+    print(f"{'figure (held-out test)':32}{'shipped':>10}{'self-cal':>10}{'median':>10}   self-cal - shipped, 95%")
     for target, key in (("fnumber", "within_one_stop"), ("fnumber", "within_third_stop"),
                         ("fnumber", "mape"), ("fnumber", "ece"), ("focal35", "within_20_percent"),
                         ("focal35", "mape"), ("focal35", "ece")):
         values = (result.current["model"], result.adapted["model"], result.adapted["baseline"])
-        print(f"{target + ' ' + key:32}" + "".join(f"{v[target][key]:>10.3f}" for v in values))
+        gain = result.gain_95.get(target, {}).get(key)
+        print(f"{target + ' ' + key:32}" + "".join(f"{v[target][key]:>10.3f}" for v in values)
+              + (f"   {gain[0]:+.3f} to {gain[1]:+.3f}" if gain else "   (ECE: no interval)"))
     print("would install" if result.installed else "would keep the shipped model")
     shutil.rmtree(home, ignore_errors=True)
 

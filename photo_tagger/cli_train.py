@@ -92,14 +92,17 @@ def _print_comparison(result) -> None:  # type: ignore[no-untyped-def]
                 else f"no epoch of {tuned['epochs_run']} beat the heads-only start, which is kept")
         click.echo(f"fine-tuned the last {tuned['blocks']} blocks on {tuned['device']}: {best}, validation loss "
                    f"{tuned['val_loss_before']:.3f} -> {tuned['best_val_loss']:.3f}")
-    click.echo(f"{'':24}{'current':>10}{'adapted':>10}{'median':>10}")
+    click.echo(f"{'':24}{'current':>10}{'adapted':>10}{'median':>10}   adapted - current, 95% interval")
     rows = (("FNumber within one stop", "fnumber", "within_one_stop"),
             ("FNumber MAPE %", "fnumber", "mape"),
             ("focal within 20%", "focal35", "within_20_percent"),
             ("focal MAPE %", "focal35", "mape"))
     for label, target, key in rows:
         values = (result.current["model"], result.adapted["model"], result.adapted["baseline"])
-        click.echo(f"{label:24}" + "".join(f"{v[target][key]:>10.3f}" for v in values))
+        lo, hi = result.gain_95.get(target, {}).get(key, (float("nan"), float("nan")))
+        click.echo(f"{label:24}" + "".join(f"{v[target][key]:>10.3f}" for v in values) + f"   {lo:+.3f} to {hi:+.3f}")
+    click.echo(f"(the intervals resample the {sizes.get('test')} held-out photos: one that spans zero means "
+               "they cannot tell the two models apart on that figure)")
     if result.installed:
         click.echo(f"installed {result.installed.name}; `phototag scan` now uses it")
     else:

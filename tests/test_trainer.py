@@ -183,6 +183,8 @@ def test_self_calibration_compares_on_held_out_photos(trained, phototag_home):
                                                 "--model", str(model), "--workers", "1"])
     assert result.exit_code == 0, result.output
     assert "current" in result.output and "adapted" in result.output
+    assert "adapted - current, 95% interval" in result.output and "cannot tell the two models apart" in result.output
+    assert re.search(r"FNumber within one stop .* [+-]\d\.\d{3} to [+-]\d\.\d{3}", result.output), result.output
     active = phototag_home / "models" / "active.json"
     if "installed" in result.output:
         name = json.loads(active.read_text())["model"]

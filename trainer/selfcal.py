@@ -14,16 +14,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from ..config import state_dir, user_models_dir
 from ..errors import PhototagError
 from ..infer import Predictor
 from ..modelspec import ModelSpec
 from ..registry import ACTIVE_FILE, default_model
 from .backbone import EfficientNetLite, load_backbone
+from .evaluate import difference_intervals
 from .export import PhototagNet, check, export, heads_from_onnx
 from .features import FEATURES_OUTPUT, Extractor, backbone_extractor
 from .harvest import Harvest, harvest
 from .heads import HeadConfig, new_heads
+from .split import copy_key
 from .train import (FinetuneConfig, Fitted, Prepared, TrainConfig, data_summary, evaluate_file, fit,
                     inference_inputs, prepare_data)
 
@@ -59,6 +63,7 @@ class SelfCalResult:
     installed: Path | None = None
     split_sizes: dict = field(default_factory=dict)
     finetune: dict = field(default_factory=dict)  # the backbone tail's training, when --finetune
+    gain_95: dict = field(default_factory=dict)  # per figure, 95% interval of adapted minus current
 
 
 def score(figures: dict) -> tuple[float, float]:
@@ -95,6 +100,9 @@ def self_calibrate(options: SelfCalOptions, found: Harvest) -> SelfCalResult:
     result = SelfCalResult(found, base_path, evaluate_file(base_path, test, train),
                            evaluate_file(candidate, test, train), split_sizes=data_summary(found.photos, data)["photos"],
                            finetune=fitted.report.get("finetune", {}))
+    result.gain_95 = difference_intervals(result.adapted["predictions"], result.current["predictions"],
+                                          np.asarray([p.fnumber for p in test]), np.asarray([p.focal35 for p in test]),
+                                          [copy_key(p) for p in test])
     if score(result.adapted["model"]) > score(result.current["model"]):
         info = {**new_spec.info, "base_model": base_path.name, "training_data": data_summary(found.photos, data),
                 "test": result.adapted["model"], "baseline_test": result.adapted["baseline"],

@@ -203,7 +203,8 @@ def inference_inputs(photos: Sequence[LabeledPhoto], spec: ModelSpec) -> tuple[n
 
 def evaluate_file(model: Path, photos: Sequence[LabeledPhoto], train_photos: Sequence[LabeledPhoto]) -> dict:
     """Held-out figures of an ONNX file through Predictor + estimate, next to the median
-    baseline, with the 95% interval of their difference over shots resampled."""
+    baseline, with the 95% interval of their difference over shots resampled (and the
+    per-photo predictions, so two models can be compared the same way)."""
     predictor = Predictor(model, "cpu")  # the CPU path runs the photos a few at a time itself
     estimates = predictor.predict(*inference_inputs(photos, predictor.spec))
     f_true = np.asarray([p.fnumber for p in photos])
@@ -216,6 +217,7 @@ def evaluate_file(model: Path, photos: Sequence[LabeledPhoto], train_photos: Seq
         "difference_95": difference_intervals(predictions(estimates), baseline_predictions(train_f, train_l, len(photos)),
                                               f_true, l_true, [copy_key(p) for p in photos]),
         "per_body": per_body([p.body for p in photos], estimates, f_true, l_true),
+        "predictions": predictions(estimates),
     }
 
 
