@@ -168,17 +168,27 @@ def test_a_lens_the_file_names_itself_is_kept(tmp_path, tiny_model):
     assert snapshot(root) == written
 
 
+def write_roll(tmp_path: Path, model: Path, records: dict[str, dict[str, str]]):  # type: ignore[no-untyped-def]
+    """Photos without lens values, each with its own lens records (EXIF or XMP keys), then a
+    scan that declares the Helios and writes every estimate."""
+    root = tmp_path / "roll"
+    for seed, (name, keys) in enumerate(records.items(), 1):
+        exif = {k: v for k, v in keys.items() if k.startswith("Exif.")}
+        photo = make_photo(root / name, exif=camera_exif(None, None) | exif, seed=seed)
+        xmp = {k: v for k, v in keys.items() if k.startswith("Xmp.")}
+        if xmp:
+            photo.write_bytes(modify(photo.read_bytes(), {}, xmp))
+    db = tmp_path / "t.db"
+    with_helios(db)
+    return root, scan(root, model, db, "--lens", HELIOS, "--write-exif", "--min-confidence", "0")
+
+
 def test_a_lens_named_in_another_script_or_by_numbers_alone_is_kept(tmp_path, tiny_model):
     from photo_tagger.plan import lens_recorded
 
-    root = tmp_path / "roll"
-    make_photo(root / "cyr.jpg", exif=camera_exif(None, None) | {"Exif.Photo.LensModel": "Юпитер-9"}, seed=1)
-    make_photo(root / "zoom.jpg", exif=camera_exif(None, None) | {"Exif.Photo.LensModel": "28-70"}, seed=2)
-    aux = make_photo(root / "aux.jpg", exif=camera_exif(None, None), seed=3)
-    aux.write_bytes(modify(aux.read_bytes(), {}, {"Xmp.aux.Lens": "Гелиос-44М"}))
-    db = tmp_path / "t.db"
-    with_helios(db)
-    result = scan(root, tiny_model, db, "--lens", HELIOS, "--write-exif", "--min-confidence", "0")
+    root, result = write_roll(tmp_path, tiny_model, {"cyr.jpg": {"Exif.Photo.LensModel": "Юпитер-9"},
+                                                     "zoom.jpg": {"Exif.Photo.LensModel": "28-70"},
+                                                     "aux.jpg": {"Xmp.aux.Lens": "Гелиос-44М"}})
     assert "Write: 3 written" in result.output, result.output
     for name, model in (("cyr.jpg", "Юпитер-9"), ("zoom.jpg", "28-70"), ("aux.jpg", None)):
         exif, xmp = tags(root / name)
@@ -193,16 +203,9 @@ def test_a_lens_named_in_another_script_or_by_numbers_alone_is_kept(tmp_path, ti
 
 def test_a_lens_an_editor_recorded_in_xmp_aux_is_kept(tmp_path, tiny_model):
     """Lightroom keeps a lens it knows in Xmp.aux.LensInfo / LensID; a LensID of 0 says nothing."""
-    root = tmp_path / "roll"
-    info = make_photo(root / "info.jpg", exif=camera_exif(None, None), seed=1)
-    info.write_bytes(modify(info.read_bytes(), {}, {"Xmp.aux.LensInfo": "58/1 58/1 2/1 2/1"}))
-    ident = make_photo(root / "id.jpg", exif=camera_exif(None, None), seed=2)
-    ident.write_bytes(modify(ident.read_bytes(), {}, {"Xmp.aux.LensID": "163"}))
-    zero = make_photo(root / "zero.jpg", exif=camera_exif(None, None), seed=3)
-    zero.write_bytes(modify(zero.read_bytes(), {}, {"Xmp.aux.LensID": "0"}))
-    db = tmp_path / "t.db"
-    with_helios(db)
-    result = scan(root, tiny_model, db, "--lens", HELIOS, "--write-exif", "--min-confidence", "0")
+    root, result = write_roll(tmp_path, tiny_model, {"info.jpg": {"Xmp.aux.LensInfo": "58/1 58/1 2/1 2/1"},
+                                                     "id.jpg": {"Xmp.aux.LensID": "163"},
+                                                     "zero.jpg": {"Xmp.aux.LensID": "0"}})
     assert "Write: 3 written" in result.output, result.output
     for name in ("info.jpg", "id.jpg"):
         exif, xmp = tags(root / name)
