@@ -120,7 +120,10 @@ def markdown(name: str, info: dict) -> str:
         "`phototag train PATH` to adapt it.", "",
         "Training photos per body: " + ", ".join(f"{b} ({n})" for b, n in data["train_bodies"].items()), "",
         f"## Held-out test figures (n = {info['test']['n']})", "",
-        "Small test split: differences of a few points are noise.", "",
+        "Small test split: differences of a few points are noise."
+        + (" The last column is the 95% interval of model minus baseline over the test shots "
+           "resampled (copies of one photo together): where it spans zero, this split cannot tell "
+           "the two apart." if info.get("test_difference_95") else ""), "",
         *table(info["test"], info["baseline_test"], info.get("test_difference_95")), "",
         losses_line(info["test"], info["baseline_test"], info.get("test_difference_95")), "",
         *confidence_lines(info), "",
