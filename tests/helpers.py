@@ -22,3 +22,12 @@ def rows(db: Path) -> dict[str, dict]:
     found = {Path(r["path"]).name: dict(r) for r in conn.execute("SELECT * FROM photos")}
     conn.close()
     return found
+
+
+def wide_or_long(db: Path, folder: Path) -> None:
+    """Two candidate lenses far apart (20 mm and 300 mm), both assigned to one folder, so
+    the scan must pick between them."""
+    opts = ("--db", str(db))
+    assert run("lens", "add", "Wide", "--focal", "20", "--aperture", "2.8-22", *opts).exit_code == 0
+    assert run("lens", "add", "Long", "--focal", "300", "--aperture", "4-32", *opts).exit_code == 0
+    assert run("lens", "assign", "Wide", "Long", "--folder", str(folder), *opts).exit_code == 0

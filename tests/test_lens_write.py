@@ -21,7 +21,7 @@ from photo_tagger.store import Store
 from photo_tagger.tagio import modify
 from photo_tagger.writeback import build_exif_job
 from photo_tagger.xmp import Estimate, same_value
-from helpers import rows as db_rows, run
+from helpers import rows as db_rows, run, wide_or_long
 from photos import camera_exif, make_photo
 
 EXIFTOOL = shutil.which("exiftool")
@@ -57,6 +57,12 @@ def manual(tmp_path: Path) -> Path:
 
 def with_helios(db: Path) -> None:
     assert run("lens", "add", HELIOS, "--db", str(db)).exit_code == 0
+
+
+def write_with_helios(root: Path, model: Path, db: Path, *extra: str):  # type: ignore[no-untyped-def]
+    """Add the Helios to the lens book, then scan declaring it and write every estimate."""
+    with_helios(db)
+    return scan(root, model, db, "--lens", HELIOS, "--write-exif", "--min-confidence", "0", *extra)
 
 
 # --- what is written ---------------------------------------------------------------------
@@ -104,9 +110,8 @@ def test_a_zoom_and_a_lens_without_maker_or_aperture_leave_unknowns_as_0_0(tmp_p
 
 def test_dry_run_lists_the_lens_and_writes_nothing(manual, tiny_model, tmp_path):
     db = tmp_path / "t.db"
-    with_helios(db)
     before = snapshot(manual)
-    result = scan(manual, tiny_model, db, "--lens", HELIOS, "--write-exif", "--min-confidence", "0", "--dry-run")
+    result = write_with_helios(manual, tiny_model, db, "--dry-run")
     assert "Write (dry run): 3 would be written" in result.output, result.output
     assert "LensModel=Helios-44 58mm 1:2, LensMake=KMZ, LensSpecification=58/1 58/1 2/1 2/1" in result.output
     assert "ExifVersion=0230" in result.output
@@ -150,8 +155,7 @@ def test_a_lens_the_file_names_itself_is_kept(tmp_path, tiny_model):
     placeholder = camera_exif(None, None) | {"Exif.Photo.LensModel": "----", "Exif.Photo.LensSpecification": "0/0 0/0 0/0 0/0"}
     make_photo(root / "blank.jpg", exif=placeholder, seed=3)
     db = tmp_path / "t.db"
-    with_helios(db)
-    result = scan(root, tiny_model, db, "--lens", HELIOS, "--write-exif", "--min-confidence", "0")
+    result = write_with_helios(root, tiny_model, db)
     assert "Write: 3 written" in result.output, result.output
     for name, model, spec in (("nocpu.jpg", "Manual Lens No CPU", None), ("spec.jpg", None, "50/1 50/1 14/10 14/10")):
         exif, xmp = tags(root / name)
@@ -179,8 +183,7 @@ def write_roll(tmp_path: Path, model: Path, records: dict[str, dict[str, str]]):
         if xmp:
             photo.write_bytes(modify(photo.read_bytes(), {}, xmp))
     db = tmp_path / "t.db"
-    with_helios(db)
-    return root, scan(root, model, db, "--lens", HELIOS, "--write-exif", "--min-confidence", "0")
+    return root, write_with_helios(root, model, db)
 
 
 def test_a_lens_named_in_another_script_or_by_numbers_alone_is_kept(tmp_path, tiny_model):
@@ -231,10 +234,7 @@ def test_a_lens_recognised_from_the_bodys_own_lens_model_is_not_rewritten(tmp_pa
 def test_the_lens_needs_min_confidence_like_the_other_values(tmp_path, tiny_model):
     make_photo(tmp_path / "roll" / "a.jpg", exif=camera_exif(None, None), seed=1)
     db = tmp_path / "t.db"
-    opts = ("--db", str(db))
-    run("lens", "add", "Wide", "--focal", "20", "--aperture", "2.8-22", *opts)
-    run("lens", "add", "Long", "--focal", "300", "--aperture", "4-32", *opts)
-    run("lens", "assign", "Wide", "Long", "--folder", str(tmp_path / "roll"), *opts)
+    wide_or_long(db, tmp_path / "roll")
     scan(tmp_path / "roll", tiny_model, db)
     row = db_rows(db)["a.jpg"]
     assert 0.0 < row["lens_confidence"] < 1.0
@@ -259,9 +259,8 @@ def test_the_lens_needs_min_confidence_like_the_other_values(tmp_path, tiny_mode
 
 def test_undo_restores_every_photo_byte_for_byte(manual, tiny_model, tmp_path):
     db = tmp_path / "t.db"
-    with_helios(db)
     before = snapshot(manual)
-    scan(manual, tiny_model, db, "--lens", HELIOS, "--write-exif", "--min-confidence", "0")
+    write_with_helios(manual, tiny_model, db)
     assert snapshot(manual) != before
     undone = run("undo", str(manual), "--db", str(db))
     assert "Undo: 3 restored, 0 refused" in undone.output, undone.output
@@ -273,9 +272,8 @@ def test_undo_by_tag_values_puts_exif_version_back_and_removes_the_lens(manual, 
 
     monkeypatch.setattr(tagio, "WHOLE_FILE_UNDO_LIMIT", 0)  # a TIFF too big to keep whole
     db = tmp_path / "t.db"
-    with_helios(db)
     tif = manual / "print.tif"
-    scan(manual, tiny_model, db, "--lens", HELIOS, "--write-exif", "--min-confidence", "0")
+    write_with_helios(manual, tiny_model, db)
     assert "1 by rewriting tag values" in run("undo", str(tif), "--db", str(db)).output
     exif, xmp = tags(tif)
     assert exif["Exif.Photo.ExifVersion"] == V0220
@@ -284,8 +282,7 @@ def test_undo_by_tag_values_puts_exif_version_back_and_removes_the_lens(manual, 
 
 def test_a_rescan_never_takes_the_written_lens_for_the_cameras(manual, tiny_model, tmp_path):
     db = tmp_path / "t.db"
-    with_helios(db)
-    scan(manual, tiny_model, db, "--lens", HELIOS, "--write-exif", "--min-confidence", "0")
+    write_with_helios(manual, tiny_model, db)
     assert read_metadata((manual / "a.jpg").read_bytes()).lens_model is None
     forced = scan(manual, tiny_model, db, "--force")  # no --lens, no rule: nothing names the lens now
     assert "0 already had lens EXIF, 3 predicted" in forced.output, forced.output
@@ -295,8 +292,7 @@ def test_a_rescan_never_takes_the_written_lens_for_the_cameras(manual, tiny_mode
 
 def test_writing_the_same_lens_again_changes_nothing(manual, tiny_model, tmp_path):
     db = tmp_path / "t.db"
-    with_helios(db)
-    scan(manual, tiny_model, db, "--lens", HELIOS, "--write-exif", "--min-confidence", "0")
+    write_with_helios(manual, tiny_model, db)
     after_first = snapshot(manual)
     again = scan(manual, tiny_model, db, "--lens", HELIOS, "--force", "--write-exif", "--min-confidence", "0")
     assert "0 written" in again.output and "3 already written" in again.output, again.output
@@ -305,8 +301,7 @@ def test_writing_the_same_lens_again_changes_nothing(manual, tiny_model, tmp_pat
 
 def test_an_earlier_lens_estimate_stays_marked_when_a_later_write_leaves_it(manual, tiny_model, tmp_path):
     db = tmp_path / "t.db"
-    with_helios(db)
-    scan(manual, tiny_model, db, "--lens", HELIOS, "--write-exif", "--min-confidence", "0")
+    write_with_helios(manual, tiny_model, db)
     photo = manual / "a.jpg"
     data = photo.read_bytes()
     with Store(db) as store:
@@ -382,9 +377,8 @@ def test_a_maker_left_by_an_earlier_lens_is_not_taken_for_already_written(manual
 
 def test_sidecar_mode_writes_the_xmp_forms_only(manual, tiny_model, tmp_path):
     db = tmp_path / "t.db"
-    with_helios(db)
     before = snapshot(manual)
-    result = scan(manual, tiny_model, db, "--lens", HELIOS, "--write-exif", "--sidecar", "--min-confidence", "0")
+    result = write_with_helios(manual, tiny_model, db, "--sidecar")
     assert "3 written (3 into XMP sidecars)" in result.output, result.output
     assert {p: v for p, v in snapshot(manual).items() if p in before} == before  # no photo touched
     for name in ("a.jpg", "print.tif"):
@@ -406,8 +400,7 @@ def test_a_lightroom_sidecar_naming_a_lens_keeps_it(tmp_path, tiny_model):
     photo = make_photo(tmp_path / "roll" / "a.jpg", exif=camera_exif(None, None), seed=1)
     (tmp_path / "roll" / "a.xmp").write_bytes(modify(EMPTY_PACKET, {}, {"Xmp.aux.Lens": "Jupiter-9 85mm f/2"}))
     db = tmp_path / "t.db"
-    with_helios(db)
-    scan(tmp_path / "roll", tiny_model, db, "--lens", HELIOS, "--write-exif", "--sidecar", "--min-confidence", "0")
+    write_with_helios(tmp_path / "roll", tiny_model, db, "--sidecar")
     side = tags(f"{photo}.xmp")[1]
     assert "Xmp.exifEX.LensModel" not in side and "Xmp.aux.Lens" not in side and "Xmp.exif.FNumber" in side
 

@@ -16,7 +16,7 @@ from photo_tagger.estimate import LensConstraint, constrain_fnumber, estimate, l
 from photo_tagger.lenses import LensBook, LensError, UnknownLens, custom_lens, search_lensfun
 from photo_tagger.modelspec import AUX_FEATURES, OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35, default_spec
 from photo_tagger.store import Store
-from helpers import run, rows
+from helpers import rows, run, wide_or_long
 from photos import camera_exif, make_photo
 
 HELIOS = "KMZ Helios-44 58mm 1:2"
@@ -154,10 +154,7 @@ def test_lens_model_written_by_the_body_is_recognised(tmp_path, tiny_model):
 def test_several_candidate_lenses_are_picked_by_focal_length(tmp_path, tiny_model):
     make_photo(tmp_path / "lib" / "a.jpg", exif=camera_exif(None, None), seed=1)
     db = tmp_path / "t.db"
-    opts = ("--db", str(db))
-    run("lens", "add", "Wide", "--focal", "20", "--aperture", "2.8-22", *opts)
-    run("lens", "add", "Long", "--focal", "300", "--aperture", "4-32", *opts)
-    assert run("lens", "assign", "Wide", "Long", "--folder", str(tmp_path / "lib"), *opts).exit_code == 0
+    wide_or_long(db, tmp_path / "lib")
     assert scan([tmp_path / "lib"], tiny_model, db).exit_code == 0
     r = rows(db)["a.jpg"]
     assert r["lens_name"] in ("Wide", "Long") and r["lens_source"] == "rule"
