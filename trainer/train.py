@@ -20,7 +20,7 @@ from ..preprocess import prepare
 from . import calibrate as calib
 from . import prior as label_prior
 from .augment import CROP_FACTORS, IDENTITY, Variant, plan
-from .evaluate import (baseline_figures, baseline_predictions, difference_intervals, model_figures, per_body,
+from .evaluate import (baseline_figures, baseline_predictions, difference_intervals, figures, per_body,
                        predictions)
 from .features import Extractor, FeatureSet, backbone_extractor, extract
 from .harvest import UNKNOWN_BODY, LabeledPhoto
@@ -211,13 +211,14 @@ def evaluate_file(model: Path, photos: Sequence[LabeledPhoto], train_photos: Seq
     l_true = np.asarray([p.focal35 for p in photos])
     train_f = np.asarray([p.fnumber for p in train_photos])
     train_l = np.asarray([p.focal35 for p in train_photos])
+    preds = predictions(estimates)
     return {
-        "model": model_figures(estimates, f_true, l_true),
+        "model": figures(*preds, f_true, l_true),
         "baseline": baseline_figures(train_f, train_l, f_true, l_true),
-        "difference_95": difference_intervals(predictions(estimates), baseline_predictions(train_f, train_l, len(photos)),
+        "difference_95": difference_intervals(preds, baseline_predictions(train_f, train_l, len(photos)),
                                               f_true, l_true, [copy_key(p) for p in photos]),
         "per_body": per_body([p.body for p in photos], estimates, f_true, l_true),
-        "predictions": predictions(estimates),
+        "predictions": preds,
     }
 
 
