@@ -1,7 +1,8 @@
 """From the model's bin logits to estimates with a calibrated confidence.
 
 Pure numpy, shared by `scan` and the trainer's evaluation. A confidence is the
-probability mass within one stop (FNumber) or 20% (focal length) of the estimate.
+probability mass within one stop (FNumber) or 20% (focal length) of the estimate,
+its log-odds then shifted by the offset the trainer measured on calibration photos.
 """
 
 from __future__ import annotations
@@ -192,6 +193,13 @@ def within_20_percent(pred: np.ndarray | float, true: np.ndarray | float) -> np.
     return np.abs(np.asarray(pred) - true) / true <= 0.2
 
 
+def shift_confidence(confidence: np.ndarray | float, shift: float) -> np.ndarray:
+    """Move a confidence's log-odds by the calibration photos' offset (0 or 1 stay put)."""
+    p = np.asarray(confidence, dtype=np.float64)
+    odds = p * np.exp(shift)
+    return odds / np.maximum(odds + 1.0 - p, 1e-12)
+
+
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     z = logits.astype(np.float64) / max(temperature, 1e-6)
     z -= z.max(axis=-1, keepdims=True)
@@ -366,6 +374,7 @@ def estimate(
     l_val = apply_bias(l_val, spec.bias.get("focal35"))
     f_conf = mass_around(f_probs, np.asarray(spec.fnumber_bins), f_val, ONE_STOP)
     l_conf = mass_around(l_probs, np.asarray(spec.focal35_bins), l_val, FOCAL_TOLERANCE)
+    f_shift, l_shift = (spec.confidence_shift.get(t, 0.0) for t in ("fnumber", "focal35"))
     ev_probs = softmax(outputs[OUTPUT_EV100], spec.temperature.get("ev100", 1.0))
     ev_mean = ev_probs @ np.asarray(spec.ev100_bins)
     results = []
@@ -374,9 +383,9 @@ def estimate(
         if not candidates:
             results.append(Estimate(
                 fnumber=round(float(f_val[i]), 2),
-                fnumber_confidence=round(float(f_conf[i]), 4),
+                fnumber_confidence=round(float(shift_confidence(f_conf[i], f_shift)), 4),
                 focal_length_35mm=round(float(l_val[i]), 1),
-                focal_length_confidence=round(float(l_conf[i]), 4),
+                focal_length_confidence=round(float(shift_confidence(l_conf[i], l_shift)), 4),
                 ev100=round(float(ev_mean[i]), 2),
             ))
             continue
@@ -384,8 +393,8 @@ def estimate(
             f_probs[i], np.asarray(spec.fnumber_bins), l_probs[i], np.asarray(spec.focal35_bins), candidates, spec
         )
         results.append(Estimate(
-            fnumber=round(fn, 2), fnumber_confidence=round(fc, 4),
-            focal_length_35mm=round(fl, 1), focal_length_confidence=round(lc, 4),
+            fnumber=round(fn, 2), fnumber_confidence=round(float(shift_confidence(fc, f_shift)), 4),
+            focal_length_35mm=round(fl, 1), focal_length_confidence=round(float(shift_confidence(lc, l_shift)), 4),
             ev100=round(float(ev_mean[i]), 2), lens_index=pick, lens_confidence=round(pc, 4),
         ))
     return results

@@ -13,7 +13,7 @@ from typing import Any
 from .errors import ModelError
 
 SPEC_KEY = "phototag.spec"
-FORMAT_VERSION = 2  # 2: adds the label prior (prior, prior_weight)
+FORMAT_VERSION = 3  # 2: adds the label prior (prior, prior_weight); 3: confidence_shift
 
 INPUT_IMAGE = "image"
 INPUT_AUX = "aux"
@@ -35,6 +35,7 @@ AUX_FEATURES = (
 )
 
 COMBINE_MODES = ("dof", "exposure", "product")
+MAX_CONFIDENCE_SHIFT = 5.0  # log-odds: beyond it a confidence would say nothing of its photo
 
 
 def third_stop_bins(lo_stops: int = 0, hi_stops: int = 30) -> list[float]:
@@ -75,6 +76,10 @@ class ModelSpec:
     # mixes it in with its prior_weight, chosen on calibration photos (0: not at all).
     prior: dict[str, Any] = field(default_factory=dict)
     prior_weight: dict[str, float] = field(default_factory=dict)
+    # Per target, a shift of each confidence's log-odds fitted on the calibration photos
+    # (0 or absent: none). The window mass under-states the hit rate wherever the label
+    # prior dilutes a sharp distribution; no temperature can undo that, one offset can.
+    confidence_shift: dict[str, float] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
@@ -107,6 +112,7 @@ class ModelSpec:
                 point={str(k): str(v) for k, v in raw.get("point", {}).items()},
                 prior=raw.get("prior", {}),
                 prior_weight={str(k): float(v) for k, v in raw.get("prior_weight", {}).items()},
+                confidence_shift={str(k): float(v) for k, v in raw.get("confidence_shift", {}).items()},
                 info=raw.get("info", {}),
                 format_version=version,
             )
@@ -121,6 +127,8 @@ class ModelSpec:
         if any(rule not in ("mode", "median") for rule in self.point.values()):
             raise ModelError(f"unknown point rule in {self.point}; upgrade phototag")
         self._validate_prior()
+        if any(not abs(v) <= MAX_CONFIDENCE_SHIFT for v in self.confidence_shift.values()):
+            raise ModelError(f"model metadata has a confidence shift outside +-{MAX_CONFIDENCE_SHIFT}")
         if self.combine not in COMBINE_MODES:
             raise ModelError(f"unknown combine mode {self.combine!r}")
         if tuple(self.aux_features) != AUX_FEATURES:

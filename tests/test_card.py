@@ -54,6 +54,7 @@ def test_the_card_says_where_the_baseline_wins_and_renders_the_dev_trials():
     base = baseline_figures(f_true, l_true, f_true, l_true)
     lines = "\n".join(table(model, base))
     assert "FNumber confidence Brier score" in lines and "Focal confidence Brier score" in lines
+    assert "FNumber confidence ranking (AUC" in lines and "| nan |" in lines  # all right: nothing to rank
     assert "beats the median baseline on every figure" in losses_line(model, base)
     overconfident = figures(f_true * 3, np.full(40, 0.99), l_true, np.full(40, 0.95), f_true, l_true)
     assert "FNumber confidence Brier score" in losses_line(overconfident, base)
@@ -113,3 +114,19 @@ def test_difference_intervals_resample_whole_shots_and_tell_noise_from_a_real_ga
 
 def diff_of(intervals: dict) -> set[float]:
     return {v for target in intervals.values() for pair in target.values() for v in pair}
+
+
+def test_a_ranking_interval_skips_resamples_where_one_side_has_nothing_to_rank():
+    """The baseline's focal length is within 20% on 2 of 30 photos, so about one resample in
+    eight leaves it no hit and its AUC undefined; the interval must skip those, not be NaN."""
+    from photo_tagger.trainer.evaluate import difference_intervals
+
+    rng = np.random.default_rng(6)
+    f_true = rng.uniform(1.8, 11, 30)
+    l_true = np.where(np.arange(30) < 2, 100.0, 300.0)
+    hit = np.arange(30) % 3 != 0
+    model = (f_true, np.where(hit, 0.8, 0.3), np.where(hit, l_true, l_true * 2), np.where(hit, 0.8, 0.3))
+    base = (np.full(30, 4.0), np.full(30, 0.4), np.full(30, 100.0), np.full(30, 0.4))
+    diff = difference_intervals(model, base, f_true, l_true, list(range(30)), trials=200)
+    assert all(np.isfinite(v) for v in diff_of(diff))
+    assert diff["focal35"]["auc"] == [0.5, 0.5]  # a perfect ranking (1.0) minus the constant's 0.5

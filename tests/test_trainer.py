@@ -69,6 +69,8 @@ def test_training_run_exports_a_model_that_scan_uses(trained, tmp_path):
     spec = Predictor(model, "cpu").spec
     assert spec.input_size == SIZE and spec.combine in ("dof", "exposure", "product")
     assert re.fullmatch(r"starter-0\.1\+[0-9a-f]{8}", spec.model_version)  # a rebuild is a new model to scan
+    assert f"Version `{spec.model_version}`" in model.with_suffix(".md").read_text()
+    assert set(spec.confidence_shift) == {"fnumber", "focal35"}  # calibration measured both
     result = CliRunner().invoke(cli, ["scan", str(library), "--db", str(tmp_path / "t.db"),
                                       "--model", str(model), "--workers", "1"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
@@ -189,6 +191,8 @@ def test_self_calibration_compares_on_held_out_photos(trained, phototag_home):
     if "installed" in result.output:
         name = json.loads(active.read_text())["model"]
         assert (phototag_home / "models" / name).is_file()
+        card = (phototag_home / "models" / name).with_suffix(".md").read_text()
+        assert f"Version `{Predictor(phototag_home / 'models' / name, 'cpu').spec.model_version}`" in card
         listed = CliRunner().invoke(models_command, ["--format", "json"])
         assert any(r["name"] == name and r["active"] for r in json.loads(listed.output))
     else:

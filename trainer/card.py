@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 ROWS = (
     ("fnumber", "within_one_stop", "FNumber within one stop"),
     ("fnumber", "within_third_stop", "FNumber within 1/3 stop"),
@@ -15,6 +17,7 @@ ROWS = (
     ("fnumber", "mse", "FNumber MSE"),
     ("fnumber", "ece", "FNumber calibration error (ECE)"),
     ("fnumber", "brier", "FNumber confidence Brier score"),
+    ("fnumber", "auc", "FNumber confidence ranking (AUC; 0.5: none)"),
     ("focal35", "within_20_percent", "Focal (35 mm eq.) within 20%"),
     ("focal35", "mape", "Focal MAPE (%)"),
     ("focal35", "mae", "Focal MAE (mm)"),
@@ -22,6 +25,7 @@ ROWS = (
     ("focal35", "mse", "Focal MSE (mm²)"),
     ("focal35", "ece", "Focal calibration error (ECE)"),
     ("focal35", "brier", "Focal confidence Brier score"),
+    ("focal35", "auc", "Focal confidence ranking (AUC; 0.5: none)"),
 )
 
 
@@ -63,7 +67,8 @@ def _verdict(target: str, key: str, diff: Intervals | None) -> str:
 def losses_line(model: dict, baseline: dict, diff: Intervals | None = None) -> str:
     """Say plainly where the model does not beat the baseline, and (with intervals) whether
     the test split can tell the two apart there."""
-    rows = [(t, k, label) for t, k, label in ROWS if k in model[t]]
+    rows = [(t, k, label) for t, k, label in ROWS  # a NaN (no wrong estimate to rank) compares with nothing
+            if k in model[t] and np.isfinite(model[t][k]) and np.isfinite(baseline[t][k])]
     worse = [(t, k, label) for t, k, label in rows
              if (model[t][k] > baseline[t][k]) == (k in LOWER_IS_BETTER) and model[t][k] != baseline[t][k]]
     scored = [(t, k) for t, k, _ in rows if k in (diff or {}).get(t, {})]
@@ -95,7 +100,8 @@ def confidence_lines(info: dict) -> list[str]:
         "confidences that tell good estimates from bad beat that.", "",
         f"Calibration (out-of-fold training predictions and validation, never test): point rule "
         f"{chosen.get('point', {})}, sensor-size label prior mixed in at weights {weights} "
-        "(0 would be the model alone).",
+        "(0 would be the model alone), confidences' log-odds shifted by "
+        f"{chosen.get('confidence_shift', {})} (0 would leave them as the window's mass).",
     ]
 
 
@@ -105,6 +111,8 @@ def markdown(name: str, info: dict) -> str:
     routes = info.get("validation_routes_final", {})
     lines = [
         f"# {name}", "",
+        *([f"Version `{info['model_version']}`: what `phototag models` shows and the database "
+           "records beside each estimate.", ""] if info.get("model_version") else []),
         f"Backbone {info.get('backbone')} (ImageNet-pretrained, frozen) with linear heads over "
         "FNumber, 35 mm-equivalent focal length and scene EV100 bins; the body's crop factor and "
         "exposure records are inputs.", "",
@@ -142,7 +150,8 @@ def markdown(name: str, info: dict) -> str:
 
 DEV_COLUMNS = (("fnumber", "within_one_stop", "FNumber within one stop"), ("fnumber", "mape", "FNumber MAPE %"),
                ("fnumber", "msle", "FNumber MSLE"), ("fnumber", "ece", "FNumber ECE"),
-               ("fnumber", "brier", "FNumber Brier"), ("focal35", "within_20_percent", "focal within 20%"),
+               ("fnumber", "brier", "FNumber Brier"), ("fnumber", "auc", "FNumber AUC"),
+               ("focal35", "within_20_percent", "focal within 20%"),
                ("focal35", "mape", "focal MAPE %"), ("focal35", "brier", "focal Brier"))
 
 
@@ -171,9 +180,10 @@ def development_lines(development: dict | None) -> list[str]:
     return [*lines, ""]
 
 
-def write_card(model_path: Path, info: dict) -> None:
-    """Write NAME.md and NAME.json beside the model."""
+def write_card(model_path: Path, info: dict, version: str | None = None) -> None:
+    """Write NAME.md and NAME.json beside the model (version: the spec's model_version)."""
     stem = model_path.with_suffix("")
-    info = {**info, "combine": info.get("validation", {}).get("combine")}
+    info = {**info, "combine": info.get("validation", {}).get("combine"),
+            **({"model_version": version} if version else {})}
     Path(f"{stem}.json").write_text(json.dumps(info, indent=2, sort_keys=True))
     Path(f"{stem}.md").write_text(markdown(model_path.name, info))

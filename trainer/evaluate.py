@@ -52,6 +52,19 @@ def brier(confidence: np.ndarray, correct: np.ndarray) -> float:
     return float(np.mean((confidence - np.asarray(correct, dtype=np.float64)) ** 2))
 
 
+def ranking(confidence: np.ndarray, correct: np.ndarray) -> float:
+    """The chance that a right estimate carries a higher confidence than a wrong one (ties
+    count half): 0.5 means the confidence cannot tell them apart, which no recalibration
+    of its scale can fix. NaN when every estimate is right, or every one wrong."""
+    hit = np.asarray(correct, dtype=bool)
+    n_hit, n_miss = int(hit.sum()), int((~hit).sum())
+    if not n_hit or not n_miss:
+        return float("nan")
+    values, inverse, counts = np.unique(confidence, return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]  # 1-based, ties averaged
+    return float((ranks[hit].sum() - n_hit * (n_hit + 1) / 2.0) / (n_hit * n_miss))
+
+
 def ece_noise(confidence: np.ndarray, trials: int = 2000, seed: int = 0) -> float:
     """The ECE a perfectly calibrated model with these confidences would still show on this
     many photos (95th percentile over simulated outcomes): on a few dozen photos an ECE
@@ -79,12 +92,12 @@ def figures(f_pred: np.ndarray, f_conf: np.ndarray, l_pred: np.ndarray, l_conf: 
                "within_third_stop": float(within(f_pred, f_true, THIRD_STOP).mean()),
                "aperture_3bin_accuracy": float((aperture_class(f_pred) == aperture_class(f_true)).mean()),
                "ece": ece(f_conf, f_hit), "ece_p95_if_calibrated": ece_noise(f_conf) if noise else np.nan, "brier": brier(f_conf, f_hit),
-               "mean_confidence": float(f_conf.mean())}
+               "auc": ranking(f_conf, f_hit), "mean_confidence": float(f_conf.mean())}
     focal = {**errors(l_pred, l_true),
              "within_20_percent": float(l_hit.mean()),
              "within_one_stop": float(within(l_pred, l_true, ONE_STOP).mean()),
              "ece": ece(l_conf, l_tol), "ece_p95_if_calibrated": ece_noise(l_conf) if noise else np.nan, "brier": brier(l_conf, l_tol),
-             "mean_confidence": float(l_conf.mean())}
+             "auc": ranking(l_conf, l_tol), "mean_confidence": float(l_conf.mean())}
     return {"fnumber": _round(fnumber), "focal35": _round(focal), "n": len(f_true)}  # type: ignore[dict-item]
 
 
@@ -135,8 +148,9 @@ def difference_intervals(model: Predictions, baseline: Predictions, f_true: np.n
         b = figures(*(a[idx] for a in baseline), f_true[idx], l_true[idx], noise=False)
         for target in ("fnumber", "focal35"):
             for key, value in m[target].items():
-                if np.isfinite(value) and key not in ("ece", "ece_p95_if_calibrated"):
-                    draws[(target, key)].append(value - b[target][key])
+                gap = value - b[target][key]  # NaN where a resample leaves one side nothing to rank
+                if np.isfinite(gap) and key not in ("ece", "ece_p95_if_calibrated"):
+                    draws[(target, key)].append(gap)
     out: dict[str, dict[str, list[float]]] = {"fnumber": {}, "focal35": {}}
     for (target, key), diffs in draws.items():
         out[target][key] = [round(float(v), 4) for v in np.percentile(diffs, [2.5, 97.5])]

@@ -183,6 +183,6 @@ def install(net: PhototagNet, spec) -> Path:  # type: ignore[no-untyped-def]
         save_backbone(net.backbone, path)
     from .card import write_card
 
-    write_card(path, {**spec.info, "per_body_test": {}, "validation_routes_final": {}})
+    write_card(path, {**spec.info, "per_body_test": {}, "validation_routes_final": {}}, spec.model_version)
     (folder / ACTIVE_FILE).write_text(json.dumps({"model": name}))
     return path

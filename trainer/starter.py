@@ -62,7 +62,7 @@ def build(photos: list[LabeledPhoto], config: TrainConfig, out_dir: Path, cache:
             **({"development": dev} if dev else {})}
     stamp(path, replace(spec, info=info))  # the test figures travel in the file too
     (out_dir / name.replace(".onnx", ".config.json")).write_text(json.dumps(config.to_dict(), indent=2))
-    write_card(path, info)
+    write_card(path, info, spec.model_version)
     return info
 
 
