@@ -69,6 +69,7 @@ def build(photos: list[LabeledPhoto], config: TrainConfig, out_dir: Path, cache:
 MEASURE_TRIALS = {  # keyed by the label the card shows
     "224 px": TrainConfig(input_size=224),
     "320 px, shipped": TrainConfig(input_size=320),
+    "448 px": TrainConfig(input_size=448),
     "320 px, no crop-factor input": TrainConfig(input_size=320, heads=HeadConfig(use_crop_input=False)),
     "320 px, validation-only calibration": TrainConfig(input_size=320, calibration_folds=0),
     "320 px, no label prior": TrainConfig(input_size=320, label_prior=False),
