@@ -107,3 +107,14 @@ def test_ranking_says_whether_higher_confidences_are_more_often_right():
     assert ranking(conf, hit) == pytest.approx(np.mean(pairs))
     # a shift of the confidences' scale changes no ordering
     assert ranking(shift_confidence(conf, 1.3), hit) == pytest.approx(ranking(conf, hit))
+
+
+def test_a_few_photos_move_the_shift_less_than_many_saying_the_same():
+    """Same hit rate, same confidences: 12 photos earn a smaller offset than 600 (the prior on
+    the offset), and 600 land close to the unpenalised logit(h) - logit(c)."""
+    few = _rows(np.random.default_rng(7), 12, hit_rate=1.0, peak=0.5)
+    many = _rows(np.random.default_rng(7), 600, hit_rate=1.0, peak=0.5)
+    small = calib.fit_confidence_shift(*few)["fnumber"]
+    large = calib.fit_confidence_shift(*many)["fnumber"]
+    assert 0.0 < small < large - 0.3
+    assert large == calib.SHIFTS[-1]  # every estimate right: as far as the grid goes
