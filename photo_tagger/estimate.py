@@ -372,9 +372,9 @@ def estimate(
     # the confidence speaks of the estimate the user gets: the window moves with the bias
     f_val = apply_bias(f_val, spec.bias.get("fnumber"))
     l_val = apply_bias(l_val, spec.bias.get("focal35"))
-    f_conf = mass_around(f_probs, np.asarray(spec.fnumber_bins), f_val, ONE_STOP)
-    l_conf = mass_around(l_probs, np.asarray(spec.focal35_bins), l_val, FOCAL_TOLERANCE)
     f_shift, l_shift = (spec.confidence_shift.get(t, 0.0) for t in ("fnumber", "focal35"))
+    f_conf = shift_confidence(mass_around(f_probs, np.asarray(spec.fnumber_bins), f_val, ONE_STOP), f_shift)
+    l_conf = shift_confidence(mass_around(l_probs, np.asarray(spec.focal35_bins), l_val, FOCAL_TOLERANCE), l_shift)
     ev_probs = softmax(outputs[OUTPUT_EV100], spec.temperature.get("ev100", 1.0))
     ev_mean = ev_probs @ np.asarray(spec.ev100_bins)
     results = []
@@ -383,9 +383,9 @@ def estimate(
         if not candidates:
             results.append(Estimate(
                 fnumber=round(float(f_val[i]), 2),
-                fnumber_confidence=round(float(shift_confidence(f_conf[i], f_shift)), 4),
+                fnumber_confidence=round(float(f_conf[i]), 4),
                 focal_length_35mm=round(float(l_val[i]), 1),
-                focal_length_confidence=round(float(shift_confidence(l_conf[i], l_shift)), 4),
+                focal_length_confidence=round(float(l_conf[i]), 4),
                 ev100=round(float(ev_mean[i]), 2),
             ))
             continue

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..estimate import FOCAL_TOLERANCE, ONE_STOP, distributions, estimate, shift_confidence, softmax
 from ..modelspec import COMBINE_MODES, OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35, ModelSpec
-from .evaluate import model_figures, within
+from .evaluate import model_figures, predictions, within
 
 TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(4.0), 33))
 SHIFTS = np.linspace(-2.0, 2.0, 81)  # log-odds offsets of the confidences, 0.05 apart
@@ -124,7 +124,7 @@ def calibrate(spec: ModelSpec, outputs: dict[str, np.ndarray], aux: np.ndarray,
         temperature={**f_spec.temperature, "focal35": l_spec.temperature["focal35"]},
     )
     spec = replace(spec, confidence_shift=fit_confidence_shift(spec, outputs, aux, f_true, l_true, priors))
-    return spec, {"confidence_shift": spec.confidence_shift,"routes_validation": routes, "combine": mode, "point": spec.point, "temperature": spec.temperature,
+    return spec, {"confidence_shift": spec.confidence_shift, "routes_validation": routes, "combine": mode, "point": spec.point, "temperature": spec.temperature,
                   "bias": spec.bias, "prior_weight": spec.prior_weight,
                   "prior_weight_msle": {f"{rule}/{w}": [scores[(rule, w)]["fnumber"]["msle"],
                                                         scores[(rule, w)]["focal35"]["msle"]]
@@ -155,11 +155,9 @@ def _finish(spec: ModelSpec, outputs: dict[str, np.ndarray], aux: np.ndarray,
 def confidence_events(spec: ModelSpec, outputs: dict[str, np.ndarray], aux: np.ndarray, f_true: np.ndarray,
                       l_true: np.ndarray, priors: Priors = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per target, each photo's confidence and whether its estimate was within tolerance."""
-    est = estimate(spec, outputs, aux, priors=priors)
-    f_hit = within(np.asarray([e.fnumber for e in est]), f_true, ONE_STOP).astype(np.float64)
-    l_hit = within(np.asarray([e.focal_length_35mm for e in est]), l_true, FOCAL_TOLERANCE).astype(np.float64)
-    return {"fnumber": (np.asarray([e.fnumber_confidence for e in est]), f_hit),
-            "focal35": (np.asarray([e.focal_length_confidence for e in est]), l_hit)}
+    f, f_conf, l, l_conf = predictions(estimate(spec, outputs, aux, priors=priors))
+    return {"fnumber": (f_conf, within(f, f_true, ONE_STOP).astype(np.float64)),
+            "focal35": (l_conf, within(l, l_true, FOCAL_TOLERANCE).astype(np.float64))}
 
 
 def _confidence_brier(spec: ModelSpec, outputs: dict[str, np.ndarray], aux: np.ndarray,

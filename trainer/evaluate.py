@@ -60,7 +60,7 @@ def ranking(confidence: np.ndarray, correct: np.ndarray) -> float:
     n_hit, n_miss = int(hit.sum()), int((~hit).sum())
     if not n_hit or not n_miss:
         return float("nan")
-    values, inverse, counts = np.unique(confidence, return_inverse=True, return_counts=True)
+    _, inverse, counts = np.unique(confidence, return_inverse=True, return_counts=True)
     ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]  # 1-based, ties averaged
     return float((ranks[hit].sum() - n_hit * (n_hit + 1) / 2.0) / (n_hit * n_miss))
 
