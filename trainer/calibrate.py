@@ -183,12 +183,15 @@ def fit_confidence_shift(spec: ModelSpec, outputs: dict[str, np.ndarray], aux: n
     SHIFT_PRIOR_SD, so few photos move it less.
     """
     events = confidence_events(replace(spec, confidence_shift={}), outputs, aux, f_true, l_true, priors)
+    return {target: best_shift(conf, hit) for target, (conf, hit) in events.items()}
 
-    def cost(b: float, conf: np.ndarray, hit: np.ndarray) -> float:
-        return log_loss(shift_confidence(conf, b), hit) + b * b / (2 * SHIFT_PRIOR_SD**2 * max(len(hit), 1))
 
-    return {target: round(float(min(SHIFTS, key=lambda b: cost(b, conf, hit))), 4)
-            for target, (conf, hit) in events.items()}
+def best_shift(confidence: np.ndarray, hit: np.ndarray) -> float:
+    """The offset on SHIFTS with the lowest log loss plus the Gaussian prior's penalty."""
+    def cost(b: float) -> float:
+        return log_loss(shift_confidence(confidence, b), hit) + b * b / (2 * SHIFT_PRIOR_SD**2 * max(len(hit), 1))
+
+    return round(float(min(SHIFTS, key=cost)), 4)
 
 
 def fit_confidence_temperatures(spec: ModelSpec, outputs: dict[str, np.ndarray], aux: np.ndarray,

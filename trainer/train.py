@@ -113,6 +113,16 @@ def prepare_data(photos: Sequence[LabeledPhoto], config: TrainConfig, extractor:
     return Prepared(everything, train, val, test, feats, plans, extra)
 
 
+@dataclass
+class CalibrationSet:
+    """The honest predictions calibration fits on: out-of-fold training rows, then validation."""
+
+    base: ModelSpec  # the uncalibrated spec, label prior included
+    outputs: dict[str, np.ndarray]
+    rows: FeatureSet
+    priors: dict[str, np.ndarray] | None
+
+
 def fit(data: Prepared, base: ModelSpec, config: TrainConfig, init: Heads | None = None) -> Fitted:
     """Train heads (from init when adapting), then calibrate on honest predictions.
 
@@ -120,6 +130,18 @@ def fit(data: Prepared, base: ModelSpec, config: TrainConfig, init: Heads | None
     model and a confidence fitted on them alone comes out overconfident. Calibration
     therefore also uses out-of-fold predictions for the training photos.
     """
+    heads, history, cal = calibration_set(data, base, config, init)
+    rows = cal.rows
+    spec, report = calib.calibrate(cal.base, cal.outputs, rows.aux, rows.fnumber, rows.focal35, rows.ev100, cal.priors)
+    report["training"] = history
+    report["calibration_photos"] = int(len(rows.fnumber))
+    return Fitted(heads, spec, report)
+
+
+def calibration_set(data: Prepared, base: ModelSpec, config: TrainConfig,
+                    init: Heads | None = None) -> tuple[Heads, list, CalibrationSet]:
+    """Train the heads and gather the rows calibration may fit on (bench/confidence_cv.py
+    cross-validates the last calibration step on the same rows)."""
     train_rows = data.features.rows(data.fitting)
     val_rows = data.features.rows(data.val, identity_only=True)
     labels = data.features.rows(data.train, identity_only=True)
@@ -134,10 +156,7 @@ def fit(data: Prepared, base: ModelSpec, config: TrainConfig, init: Heads | None
         rows = _concat(oof_rows, rows)
         if base.prior:
             priors = _calibration_priors(data, base, labels, oof_rows, val_rows, config.calibration_groups)
-    spec, report = calib.calibrate(base, outputs, rows.aux, rows.fnumber, rows.focal35, rows.ev100, priors)
-    report["training"] = history
-    report["calibration_photos"] = int(len(rows.fnumber))
-    return Fitted(heads, spec, report)
+    return heads, history, CalibrationSet(base, outputs, rows, priors)
 
 
 def calibration_group(photo: LabeledPhoto, by: str) -> tuple:
