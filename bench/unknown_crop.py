@@ -21,7 +21,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from photo_tagger.estimate import ONE_STOP  # noqa: E402
+from photo_tagger.tolerance import ONE_STOP  # noqa: E402
 from photo_tagger.infer import Predictor  # noqa: E402
 from photo_tagger.modelspec import AUX_FEATURES  # noqa: E402
 from photo_tagger.registry import SHIPPED_MODEL  # noqa: E402

@@ -1,7 +1,7 @@
 """From the model's bin logits to estimates with a calibrated confidence.
 
 Pure numpy, shared by `scan` and the trainer's evaluation. A confidence is the
-probability mass within one stop (FNumber) or 20% (focal length) of the estimate,
+probability that the estimate is right as the figures count it (ONE_STOP, WITHIN_20_PERCENT),
 its log-odds then shifted by the offset the trainer measured on calibration photos.
 """
 
@@ -13,10 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .modelspec import AUX_FEATURES, OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35, ModelSpec
+from .tolerance import ONE_STOP, WITHIN_20_PERCENT, Tolerance
 
-ONE_STOP = float(np.sqrt(2.0))  # one stop is a factor of sqrt(2) in FNumber
-FOCAL_TOLERANCE = 1.2  # "within 20%"
-_EDGE = 1e-9  # a value exactly one tolerance away counts as within, despite float rounding
 _T = AUX_FEATURES.index("log2_exposure_time")
 _HAS_T = AUX_FEATURES.index("has_exposure_time")
 _ISO = AUX_FEATURES.index("log2_iso_over_100")
@@ -165,32 +163,20 @@ def _constrained_row(
     f_conf = 0.0
     for weight, c in zip(posterior, candidates):
         values, p = (scale, s_probs) if c is chosen else constrain_fnumber(f_probs, f_bins, c)
-        f_conf += weight * p[within_factor(np.log(values / fnumber), ONE_STOP)].sum()
+        f_conf += weight * p[ONE_STOP.hits(fnumber, values)].sum()
     if chosen.is_prime:
         focal, l_conf = float(chosen.focal_min), 1.0  # type: ignore[arg-type]
     elif chosen.focal_min is not None:
         window = np.where(_focal_window(l_bins, chosen), l_probs, 0.0)
         window = window / max(window.sum(), 1e-12)
-        value, _ = point_for(spec, "focal35", window[None, :], l_bins, FOCAL_TOLERANCE)
+        value, _ = point_for(spec, "focal35", window[None, :], l_bins, WITHIN_20_PERCENT)
         value = np.clip(apply_bias(value, spec.bias.get("focal35")), chosen.focal_min, chosen.focal_max)
-        focal, l_conf = float(value[0]), float(mass_around(window[None, :], l_bins, value, FOCAL_TOLERANCE)[0])
+        focal, l_conf = float(value[0]), float(mass_around(window[None, :], l_bins, value, WITHIN_20_PERCENT)[0])
     else:
-        value, _ = point_for(spec, "focal35", l_probs[None, :], l_bins, FOCAL_TOLERANCE)
+        value, _ = point_for(spec, "focal35", l_probs[None, :], l_bins, WITHIN_20_PERCENT)
         value = apply_bias(value, spec.bias.get("focal35"))
-        focal, l_conf = float(value[0]), float(mass_around(l_probs[None, :], l_bins, value, FOCAL_TOLERANCE)[0])
+        focal, l_conf = float(value[0]), float(mass_around(l_probs[None, :], l_bins, value, WITHIN_20_PERCENT)[0])
     return fnumber, min(f_conf, 1.0), focal, l_conf * float(posterior[pick]), pick, float(posterior[pick])
-
-
-def within_factor(log_ratio: np.ndarray, factor: float) -> np.ndarray:
-    """True where a log ratio is within a factor either way: the one tolerance test that
-    confidences, point estimates and the trainer's figures share."""
-    return np.abs(log_ratio) <= np.log(factor) + _EDGE
-
-
-def within_20_percent(pred: np.ndarray | float, true: np.ndarray | float) -> np.ndarray:
-    """The published focal-length figure: absolute error at most 20% of the true value
-    (the confidence's window is the factor FOCAL_TOLERANCE either way instead)."""
-    return np.abs(np.asarray(pred) - true) / true <= 0.2
 
 
 def shift_confidence(confidence: np.ndarray | float, shift: float) -> np.ndarray:
@@ -207,56 +193,58 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def windowed_mass(probs: np.ndarray, bins: np.ndarray, factor: float) -> np.ndarray:
-    """For each bin centre c, the mass of bins within [c/factor, c*factor]."""
+def windowed_mass(probs: np.ndarray, bins: np.ndarray, tolerance: Tolerance) -> np.ndarray:
+    """For each bin centre taken as the estimate, the mass of the bins its tolerance counts right."""
     log_bins = np.log(bins)
-    inside = within_factor(log_bins[:, None] - log_bins[None, :], factor)
+    inside = tolerance.holds(log_bins[None, :] - log_bins[:, None])  # [estimate, true]
     return probs @ inside.T.astype(probs.dtype)
 
 
 def point_and_confidence(
-    probs: np.ndarray, bins: np.ndarray, factor: float
+    probs: np.ndarray, bins: np.ndarray, tolerance: Tolerance
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The estimate is the centre whose tolerance window holds the most mass.
+    """The estimate is the one whose tolerance window holds the most mass.
 
     Its confidence is that mass: the probability the true value is within tolerance.
-    The estimate is refined to the window's log-weighted mean so it is not stuck on a bin.
+    The estimate is refined so the window centres on its mass's log-weighted mean, so it
+    is not stuck on a bin.
     """
-    mass = windowed_mass(probs, bins, factor)
+    mass = windowed_mass(probs, bins, tolerance)
     best = mass.argmax(axis=-1)
     log_bins = np.log(bins)
-    inside = within_factor(log_bins[None, :] - log_bins[best][:, None], factor)
+    inside = tolerance.holds(log_bins[None, :] - log_bins[best][:, None])
     weights = probs * inside
-    refined = np.exp((weights * log_bins).sum(-1) / np.maximum(weights.sum(-1), 1e-12))
+    refined = np.exp((weights * log_bins).sum(-1) / np.maximum(weights.sum(-1), 1e-12) - tolerance.centre)
     return refined, mass[np.arange(len(best)), best]
 
 
-def median_point(probs: np.ndarray, bins: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
-    """The estimate is the distribution's median in log space; confidence is the mass
-    within tolerance of it. Robust where a broad distribution has two peaks far apart."""
+def median_point(probs: np.ndarray, bins: np.ndarray, tolerance: Tolerance) -> tuple[np.ndarray, np.ndarray]:
+    """The estimate puts the window's centre on the distribution's median in log space (for
+    a symmetric tolerance: the median itself); confidence is the mass within tolerance of
+    it. Robust where a broad distribution has two peaks far apart."""
     log_bins = np.log(bins)
     cumulative = np.cumsum(probs, axis=-1)
     rows = np.arange(len(probs))
     index = np.minimum((cumulative < 0.5).sum(-1), len(bins) - 1)
     before = np.where(index > 0, cumulative[rows, np.maximum(index - 1, 0)], 0.0)
     fraction = np.clip((0.5 - before) / np.maximum(probs[rows, index], 1e-12), 0.0, 1.0)
-    value = np.exp(log_bins[index] + (fraction - 0.5) * np.diff(log_bins).mean())
-    return value, mass_around(probs, bins, value, factor)
+    value = np.exp(log_bins[index] + (fraction - 0.5) * np.diff(log_bins).mean() - tolerance.centre)
+    return value, mass_around(probs, bins, value, tolerance)
 
 
-def mass_around(probs: np.ndarray, bins: np.ndarray, values: np.ndarray, factor: float) -> np.ndarray:
-    """Each row's mass within a factor of its value: the confidence of that estimate."""
-    log_bins = np.log(bins)
-    inside = within_factor(log_bins[None, :] - np.log(values)[:, None], factor)
+def mass_around(probs: np.ndarray, bins: np.ndarray, values: np.ndarray, tolerance: Tolerance) -> np.ndarray:
+    """Each row's mass within tolerance of its value: the confidence of that estimate."""
+    inside = tolerance.holds(np.log(bins)[None, :] - np.log(values)[:, None])
     return (probs * inside).sum(-1)
 
 
 POINT_RULES = {"mode": point_and_confidence, "median": median_point}
 
 
-def point_for(spec: ModelSpec, target: str, probs: np.ndarray, bins: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
+def point_for(spec: ModelSpec, target: str, probs: np.ndarray, bins: np.ndarray,
+              tolerance: Tolerance) -> tuple[np.ndarray, np.ndarray]:
     """The point rule the trainer chose for this target on its calibration photos."""
-    return POINT_RULES[spec.point.get(target, "mode")](probs, bins, factor)
+    return POINT_RULES[spec.point.get(target, "mode")](probs, bins, tolerance)
 
 
 def exposure_fnumber_probs(
@@ -368,13 +356,13 @@ def estimate(
     """
     f_probs, l_probs = distributions(spec, outputs, aux, mode, priors)
     f_val, _ = point_for(spec, "fnumber", f_probs, np.asarray(spec.fnumber_bins), ONE_STOP)
-    l_val, _ = point_for(spec, "focal35", l_probs, np.asarray(spec.focal35_bins), FOCAL_TOLERANCE)
+    l_val, _ = point_for(spec, "focal35", l_probs, np.asarray(spec.focal35_bins), WITHIN_20_PERCENT)
     # the confidence speaks of the estimate the user gets: the window moves with the bias
     f_val = apply_bias(f_val, spec.bias.get("fnumber"))
     l_val = apply_bias(l_val, spec.bias.get("focal35"))
     f_shift, l_shift = (spec.confidence_shift.get(t, 0.0) for t in ("fnumber", "focal35"))
     f_conf = shift_confidence(mass_around(f_probs, np.asarray(spec.fnumber_bins), f_val, ONE_STOP), f_shift)
-    l_conf = shift_confidence(mass_around(l_probs, np.asarray(spec.focal35_bins), l_val, FOCAL_TOLERANCE), l_shift)
+    l_conf = shift_confidence(mass_around(l_probs, np.asarray(spec.focal35_bins), l_val, WITHIN_20_PERCENT), l_shift)
     ev_probs = softmax(outputs[OUTPUT_EV100], spec.temperature.get("ev100", 1.0))
     ev_mean = ev_probs @ np.asarray(spec.ev100_bins)
     results = []

@@ -5,14 +5,13 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from .estimate import ONE_STOP, within_20_percent, within_factor
+from .tolerance import ONE_STOP, within_20_percent
 from .store import Store
 
 FNUMBER_EDGES = (1.4, 2.0, 2.8, 4.0, 5.6, 8.0, 11.0, 16.0)
@@ -63,7 +62,7 @@ class _Accuracy:
             return
         self.n += 1
         self.f_err += abs(r["fnumber"] - r["exif_fnumber"]) / r["exif_fnumber"]
-        self.within_stop += bool(within_factor(math.log(r["fnumber"] / r["exif_fnumber"]), ONE_STOP))
+        self.within_stop += bool(ONE_STOP.hits(r["fnumber"], r["exif_fnumber"]))
         true = _true_focal35(r)
         if r["focal_length_35mm"] and true:
             error = abs(r["focal_length_35mm"] - true) / true

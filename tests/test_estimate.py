@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from photo_tagger.estimate import ONE_STOP, apply_bias, estimate, exposure_fnumber_probs, point_and_confidence
+from photo_tagger.estimate import apply_bias, estimate, exposure_fnumber_probs, point_and_confidence
+from photo_tagger.tolerance import ONE_STOP, WITHIN_20_PERCENT, within_20_percent
 from photo_tagger.modelspec import AUX_FEATURES, FORMAT_VERSION, OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35, ModelSpec, default_spec
 from photo_tagger.errors import ModelError
 
@@ -22,6 +23,43 @@ def test_point_estimate_and_confidence_from_a_distribution():
     value, conf = point_and_confidence(probs, bins, ONE_STOP)
     assert conf[0] == pytest.approx(0.8)
     assert 4.0 <= value[0] <= 4.5
+
+
+def test_within_20_percent_is_the_published_figure():
+    """|estimate - true| <= 20% of the TRUE value: 124 mm is right for an estimate of 100 mm
+    (19% off), 81 mm is not (23% off), though 81 is within 20% of the estimate."""
+    truths = np.asarray([124.0, 125.0, 126.0, 84.0, 81.0])
+    assert within_20_percent(100.0, truths).tolist() == [True, True, False, True, False]
+    assert within_20_percent(100.0, truths).tolist() == [abs(100 - t) / t <= 0.2 + 1e-9 for t in truths]
+
+
+@pytest.mark.parametrize("rule", ["mode", "median"])
+def test_focal_confidence_is_the_chance_of_the_reported_hit(rule):
+    """A focal confidence is the mass of exactly the true values that the card and the
+    report count as within 20% of the estimate, for any distribution."""
+    from dataclasses import replace
+    spec = replace(default_spec("t"), point={"fnumber": "mode", "focal35": rule})
+    bins = np.asarray(spec.focal35_bins)
+    rng = np.random.default_rng(3)
+    outputs = {OUTPUT_FNUMBER: rng.normal(size=(6, len(spec.fnumber_bins))),
+               OUTPUT_FOCAL35: rng.normal(size=(6, len(bins))) * 2.5,
+               OUTPUT_EV100: np.zeros((6, len(spec.ev100_bins)))}
+    for row, e in zip(outputs[OUTPUT_FOCAL35], estimate(spec, outputs, np.zeros((6, len(AUX_FEATURES)), np.float32), "dof")):
+        probs = np.exp(row - row.max()) / np.exp(row - row.max()).sum()
+        assert e.focal_length_confidence == pytest.approx(probs[within_20_percent(e.focal_length_35mm, bins)].sum(), abs=1e-4)
+
+
+def test_window_mode_holds_the_most_mass_of_the_hit_event():
+    """The mode rule's estimate is where the within-20% window holds the most mass: with
+    half the mass on each of two neighbouring bins (98 and 129 mm), an estimate between
+    them is within 20% of both, so it is right whichever is true."""
+    bins = np.asarray(default_spec("t").focal35_bins)
+    probs = np.zeros((1, len(bins)))
+    i100, i125 = int(np.argmin(abs(bins - 100))), int(np.argmin(abs(bins - 125)))
+    probs[0, i100], probs[0, i125] = 0.5, 0.5
+    value, conf = point_and_confidence(probs, bins, WITHIN_20_PERCENT)
+    assert within_20_percent(value[0], bins[[i100, i125]]).all()
+    assert conf[0] == pytest.approx(1.0)
 
 
 def test_exposure_route_follows_the_exposure_triangle():

@@ -10,8 +10,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..estimate import FOCAL_TOLERANCE, ONE_STOP, distributions, estimate, shift_confidence, softmax
+from ..estimate import distributions, estimate, shift_confidence, softmax
 from ..modelspec import COMBINE_MODES, OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35, ModelSpec
+from ..tolerance import ONE_STOP, WITHIN_20_PERCENT
 from .evaluate import model_figures, predictions, within
 
 TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(4.0), 33))
@@ -157,7 +158,7 @@ def confidence_events(spec: ModelSpec, outputs: dict[str, np.ndarray], aux: np.n
     """Per target, each photo's confidence and whether its estimate was within tolerance."""
     f, f_conf, l, l_conf = predictions(estimate(spec, outputs, aux, priors=priors))
     return {"fnumber": (f_conf, within(f, f_true, ONE_STOP).astype(np.float64)),
-            "focal35": (l_conf, within(l, l_true, FOCAL_TOLERANCE).astype(np.float64))}
+            "focal35": (l_conf, within(l, l_true, WITHIN_20_PERCENT).astype(np.float64))}
 
 
 def _confidence_brier(spec: ModelSpec, outputs: dict[str, np.ndarray], aux: np.ndarray,

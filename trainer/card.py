@@ -149,7 +149,7 @@ def markdown(name: str, info: dict) -> str:
 
 
 DEV_COLUMNS = (("fnumber", "within_one_stop", "FNumber within one stop"), ("fnumber", "mape", "FNumber MAPE %"),
-               ("fnumber", "msle", "FNumber MSLE"), ("fnumber", "ece", "FNumber ECE"),
+               ("fnumber", "msle", "FNumber MSLE"), ("fnumber", "mse", "FNumber MSE"), ("fnumber", "ece", "FNumber ECE"),
                ("fnumber", "brier", "FNumber Brier"), ("fnumber", "auc", "FNumber AUC"),
                ("focal35", "within_20_percent", "focal within 20%"),
                ("focal35", "mape", "focal MAPE %"), ("focal35", "brier", "focal Brier"))

@@ -10,10 +10,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..estimate import FOCAL_TOLERANCE, ONE_STOP, Estimate, within_20_percent, within_factor
+from ..estimate import Estimate
+from ..tolerance import ONE_STOP, THIRD_STOP, WITHIN_20_PERCENT, Tolerance
 
 APERTURE_BINS = (2.8, 4.9)  # below f/2.8, f/2.8 to f/4.9, above f/4.9
-THIRD_STOP = 2 ** (1 / 6)
 
 
 def errors(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
@@ -26,8 +26,8 @@ def errors(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
     }
 
 
-def within(pred: np.ndarray, true: np.ndarray, factor: float) -> np.ndarray:
-    return within_factor(np.log(pred / true), factor)
+def within(pred: np.ndarray, true: np.ndarray, tolerance: Tolerance) -> np.ndarray:
+    return tolerance.hits(pred, true)
 
 
 def ece(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
@@ -85,8 +85,7 @@ def figures(f_pred: np.ndarray, f_conf: np.ndarray, l_pred: np.ndarray, l_conf: 
     """Every headline figure for FNumber and 35 mm-equivalent focal length (noise=False skips
     the simulated ECE band, which resampling loops do not need)."""
     f_hit = within(f_pred, f_true, ONE_STOP)
-    l_hit = within_20_percent(l_pred, l_true)
-    l_tol = within(l_pred, l_true, FOCAL_TOLERANCE)  # the event the confidence speaks of
+    l_hit = within(l_pred, l_true, WITHIN_20_PERCENT)  # also the event the confidence speaks of
     fnumber = {**errors(f_pred, f_true),
                "within_one_stop": float(f_hit.mean()),
                "within_third_stop": float(within(f_pred, f_true, THIRD_STOP).mean()),
@@ -96,8 +95,8 @@ def figures(f_pred: np.ndarray, f_conf: np.ndarray, l_pred: np.ndarray, l_conf: 
     focal = {**errors(l_pred, l_true),
              "within_20_percent": float(l_hit.mean()),
              "within_one_stop": float(within(l_pred, l_true, ONE_STOP).mean()),
-             "ece": ece(l_conf, l_tol), "ece_p95_if_calibrated": ece_noise(l_conf) if noise else np.nan, "brier": brier(l_conf, l_tol),
-             "auc": ranking(l_conf, l_tol), "mean_confidence": float(l_conf.mean())}
+             "ece": ece(l_conf, l_hit), "ece_p95_if_calibrated": ece_noise(l_conf) if noise else np.nan, "brier": brier(l_conf, l_hit),
+             "auc": ranking(l_conf, l_hit), "mean_confidence": float(l_conf.mean())}
     return {"fnumber": _round(fnumber), "focal35": _round(focal), "n": len(f_true)}  # type: ignore[dict-item]
 
 
@@ -118,7 +117,7 @@ def baseline_predictions(train_f: np.ndarray, train_l: np.ndarray, n: int) -> Pr
     """The trivial model: always the training median, with its training hit rate as confidence."""
     f_med, l_med = float(np.median(train_f)), float(np.median(train_l))
     f_conf = float(within(np.full_like(train_f, f_med), train_f, ONE_STOP).mean())
-    l_conf = float(within(np.full_like(train_l, l_med), train_l, FOCAL_TOLERANCE).mean())
+    l_conf = float(within(np.full_like(train_l, l_med), train_l, WITHIN_20_PERCENT).mean())
     return np.full(n, f_med), np.full(n, f_conf), np.full(n, l_med), np.full(n, l_conf)
 
 
@@ -169,7 +168,7 @@ def per_body(bodies: Sequence[str], estimates: Sequence[Estimate], f_true: np.nd
         l = np.asarray([estimates[i].focal_length_35mm for i in idx])
         out[body] = {"n": len(idx),
                      "fnumber_within_one_stop": round(float(within(f, f_true[idx], ONE_STOP).mean()), 3),
-                     "focal35_within_20_percent": round(float(within_20_percent(l, l_true[idx]).mean()), 3)}
+                     "focal35_within_20_percent": round(float(within(l, l_true[idx], WITHIN_20_PERCENT).mean()), 3)}
     return out
 
 

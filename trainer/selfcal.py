@@ -14,8 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
-
 from ..config import state_dir, user_models_dir
 from ..errors import PhototagError
 from ..infer import Predictor
@@ -29,7 +27,7 @@ from .harvest import Harvest, harvest
 from .heads import HeadConfig, new_heads
 from .split import copy_key
 from .train import (FinetuneConfig, Fitted, Prepared, TrainConfig, data_summary, evaluate_file, fit,
-                    inference_inputs, prepare_data)
+                    inference_inputs, prepare_data, truths)
 
 MIN_PHOTOS = 30
 FINETUNE_BLOCKS = 2  # --finetune trains the last two MBConv blocks and the head conv
@@ -101,8 +99,7 @@ def self_calibrate(options: SelfCalOptions, found: Harvest) -> SelfCalResult:
                            evaluate_file(candidate, test, train), split_sizes=data_summary(found.photos, data)["photos"],
                            finetune=fitted.report.get("finetune", {}))
     result.gain_95 = difference_intervals(result.adapted["predictions"], result.current["predictions"],
-                                          np.asarray([p.fnumber for p in test]), np.asarray([p.focal35 for p in test]),
-                                          [copy_key(p) for p in test])
+                                          *truths(test), [copy_key(p) for p in test])
     if score(result.adapted["model"]) > score(result.current["model"]):
         info = {**new_spec.info, "base_model": base_path.name, "training_data": data_summary(found.photos, data),
                 "test": result.adapted["model"], "baseline_test": result.adapted["baseline"],

@@ -226,8 +226,7 @@ def evaluate_file(model: Path, photos: Sequence[LabeledPhoto], train_photos: Seq
     per-photo predictions, so two models can be compared the same way)."""
     predictor = Predictor(model, "cpu")  # the CPU path runs the photos a few at a time itself
     estimates = predictor.predict(*inference_inputs(photos, predictor.spec))
-    f_true = np.asarray([p.fnumber for p in photos])
-    l_true = np.asarray([p.focal35 for p in photos])
+    f_true, l_true = truths(photos)
     train_f = np.asarray([p.fnumber for p in train_photos])
     train_l = np.asarray([p.focal35 for p in train_photos])
     preds = predictions(estimates)
@@ -239,6 +238,11 @@ def evaluate_file(model: Path, photos: Sequence[LabeledPhoto], train_photos: Seq
         "per_body": per_body([p.body for p in photos], estimates, f_true, l_true),
         "predictions": preds,
     }
+
+
+def truths(photos: Sequence[LabeledPhoto]) -> tuple[np.ndarray, np.ndarray]:
+    """The photos' labels: FNumber and 35 mm-equivalent focal length."""
+    return np.asarray([p.fnumber for p in photos]), np.asarray([p.focal35 for p in photos])
 
 
 def data_summary(photos: Sequence[LabeledPhoto], data: Prepared) -> dict:
