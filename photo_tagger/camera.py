@@ -17,6 +17,10 @@ from .metadata import PhotoMetadata
 FULL_FRAME_DIAGONAL_MM = math.hypot(36.0, 24.0)
 _UNIT_MM = {2: 25.4, 3: 10.0, 4: 1.0, 5: 0.001}
 _PLAUSIBLE = (0.25, 15.0)
+# In-camera crop modes make a body's frame at most about 1.6 times smaller (APS-C modes of
+# full-frame bodies, 1.3x modes); an export shrunk to 2048 px from a 6000 px frame reads as
+# 2.9 times when its editor updated the pixel-dimension tags but kept the focal-plane ones.
+CROP_MODE_LIMIT = 1.7
 
 
 @dataclass(frozen=True)
@@ -90,9 +94,19 @@ def resolve_crop_factor(
     meta: PhotoMetadata, width: int | None = None, height: int | None = None,
     overrides: Mapping[str, float] | None = None,
 ) -> CropFactor | None:
-    """The first source that answers, in order of trust: the user, 35 mm tag, focal plane, lensfun."""
-    return (from_user(meta, overrides) or from_35mm_tag(meta) or from_focal_plane(meta, width, height)
-            or from_lensfun(meta))
+    """The first source that answers, in order of trust: the user, 35 mm tag, focal plane, lensfun.
+
+    The focal plane knows an in-camera crop mode that lensfun cannot, but a resized copy
+    fools it: one more than CROP_MODE_LIMIT times lensfun's for the same body is taken for
+    a copy, and lensfun's sensor wins.
+    """
+    stated = from_user(meta, overrides) or from_35mm_tag(meta)
+    if stated:
+        return stated
+    plane, body = from_focal_plane(meta, width, height), from_lensfun(meta)
+    if plane and body and plane.value > body.value * CROP_MODE_LIMIT:
+        return body
+    return plane or body
 
 
 def _plausible(value: float, source: str) -> CropFactor | None:

@@ -55,3 +55,28 @@ def test_crop_factor_sources_in_order_of_trust():
     body = from_exif({"Exif.Image.Make": "NIKON CORPORATION", "Exif.Image.Model": "NIKON D7000"})
     assert resolve_crop_factor(body).source == "lensfun" and resolve_crop_factor(body).value == pytest.approx(1.523, abs=0.02)
     assert resolve_crop_factor(from_exif({"Exif.Image.Make": "Nobody", "Exif.Image.Model": "Imaginary 1"})) is None
+
+
+def _full_frame_body(width: int, height: int):
+    """A Canon EOS 5D Mark II (36 mm across 5616 px) whose pixel-dimension tags say width x height."""
+    return from_exif({"Exif.Image.Make": "Canon", "Exif.Image.Model": "Canon EOS 5D Mark II",
+                      "Exif.Photo.FocalPlaneXResolution": "5616000/1417", "Exif.Photo.FocalPlaneYResolution": "3744000/945",
+                      "Exif.Photo.FocalPlaneResolutionUnit": "2", "Exif.Photo.PixelXDimension": str(width),
+                      "Exif.Photo.PixelYDimension": str(height)})
+
+
+def test_a_resized_copy_does_not_shrink_the_sensor():
+    """An export to 2048 px whose dimension tags were updated (focal-plane tags kept) would
+    read as a 2.7x sensor; lensfun's full frame wins, so the real focal length written
+    later is not 2.7 times too short."""
+    whole = resolve_crop_factor(_full_frame_body(5616, 3744))
+    assert whole.source == "focal_plane" and whole.value == pytest.approx(1.0, abs=0.02)
+    copy = resolve_crop_factor(_full_frame_body(2048, 1365))
+    assert copy.source == "lensfun" and copy.value == pytest.approx(1.0)
+
+
+def test_an_in_camera_crop_mode_keeps_the_focal_plane_answer():
+    """An APS-C mode frame (3744 x 2496 on this full-frame sensor) is a 1.5x crop that
+    lensfun's body entry cannot know; the focal-plane tags can."""
+    crop = resolve_crop_factor(_full_frame_body(3744, 2496))
+    assert crop.source == "focal_plane" and crop.value == pytest.approx(1.5, abs=0.02)
