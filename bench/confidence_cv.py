@@ -48,10 +48,8 @@ def folds_by_shot(keys: list[tuple], folds: int, seed: int = 0) -> np.ndarray:
 
 def platt(confidence: np.ndarray, hit: np.ndarray) -> tuple[float, float]:
     """Slope and offset on the confidence's log-odds with the lowest log loss (grid search)."""
-    p = np.clip(confidence, 1e-6, 1 - 1e-6)
-    z = np.log(p / (1 - p))
     best = min(((a, b) for a in SLOPES for b in calib.SHIFTS),
-               key=lambda ab: calib.log_loss(1 / (1 + np.exp(-(ab[0] * z + ab[1]))), hit))
+               key=lambda ab: calib.log_loss(apply_platt(confidence, *ab), hit))
     return float(best[0]), float(best[1])
 
 
@@ -87,7 +85,7 @@ def main() -> None:
                                      rows.fnumber, rows.focal35, cal.priors)
     fold = folds_by_shot([copy_key(data.photos[i]) for i in rows.photo], args.folds)
     print(f"calibration rows: {len(fold)} ({len(set(fold.tolist()))} folds by shot); "
-          f"shipped offsets {spec.confidence_shift}")
+          f"fitted offsets {spec.confidence_shift}")
     print(f"{'target':10}{'variant':12}{'mean conf':>10}{'hit rate':>10}{'Brier':>8}{'ECE':>8}{'log loss':>10}{'AUC':>7}")
     for target, (confidence, hit) in events.items():
         for variant, held in cross_validate(confidence, hit, fold).items():

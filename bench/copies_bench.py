@@ -34,10 +34,11 @@ from photo_tagger.infer import Predictor  # noqa: E402
 from photo_tagger.preprocess import prepare  # noqa: E402
 from photo_tagger.registry import SHIPPED_MODEL  # noqa: E402
 from photo_tagger.tolerance import ONE_STOP, WITHIN_20_PERCENT  # noqa: E402
+from photo_tagger.trainer.evaluate import Predictions, predictions  # noqa: E402
 from photo_tagger.trainer.harvest import LabeledPhoto, harvest  # noqa: E402
 from photo_tagger.trainer.split import split  # noqa: E402
 from photo_tagger.trainer.starter import index_paths  # noqa: E402
-from photo_tagger.trainer.train import TrainConfig  # noqa: E402
+from photo_tagger.trainer.train import TrainConfig, truths  # noqa: E402
 
 Copier = Callable[[bytes], bytes]
 
@@ -73,16 +74,14 @@ def held_out(data: Path, which: str) -> list[LabeledPhoto]:
     return [photos[i] for i in split(photos, config.fractions, config.seed)[2]]
 
 
-def run(predictor: Predictor, photos: list[LabeledPhoto], copier: Copier | None) -> tuple[np.ndarray, ...]:
+def run(predictor: Predictor, photos: list[LabeledPhoto], copier: Copier | None) -> Predictions:
     """FNumber, its confidence, focal35, its confidence for each photo (or its copy)."""
     images = []
     for photo in photos:
         data = Path(photo.path).read_bytes()
         images.append(prepare(copier(data) if copier else data, predictor.spec))
     aux = np.stack([p.aux for p in photos]).astype(np.float32)  # the body's records: a copy keeps them
-    est = predictor.predict(np.stack(images), aux)
-    return tuple(np.asarray([getattr(e, k) for e in est]) for k in
-                 ("fnumber", "fnumber_confidence", "focal_length_35mm", "focal_length_confidence"))
+    return predictions(predictor.predict(np.stack(images), aux))
 
 
 def main() -> None:
@@ -93,8 +92,7 @@ def main() -> None:
     args = parser.parse_args()
     photos = held_out(args.data, args.photos)
     predictor = Predictor(args.model, "cpu")
-    f_true = np.asarray([p.fnumber for p in photos])
-    l_true = np.asarray([p.focal35 for p in photos])
+    f_true, l_true = truths(photos)
     base = run(predictor, photos, None)
     print(f"{len(photos)} {args.photos} photos, model {predictor.spec.model_version}")
     print(f"{'copy':28}{'F 1 stop':>9}{'F conf':>8}{'F moved':>9}{'>1/3 st':>9}"

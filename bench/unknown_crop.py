@@ -25,7 +25,6 @@ from photo_tagger.tolerance import ONE_STOP  # noqa: E402
 from photo_tagger.infer import Predictor  # noqa: E402
 from photo_tagger.modelspec import AUX_FEATURES  # noqa: E402
 from photo_tagger.registry import SHIPPED_MODEL  # noqa: E402
-from photo_tagger.trainer.evaluate import within  # noqa: E402
 from photo_tagger.trainer.harvest import harvest  # noqa: E402
 from photo_tagger.trainer.starter import index_paths  # noqa: E402
 from photo_tagger.trainer.train import inference_inputs  # noqa: E402
@@ -38,7 +37,7 @@ def figures(predictor: Predictor, images: np.ndarray, aux: np.ndarray, truth: np
     est = predictor.predict(images, aux)  # on the CPU it runs the photos a few at a time itself
     f = np.asarray([e.fnumber for e in est])
     conf = np.mean([e.fnumber_confidence for e in est])
-    return (f"within one stop {within(f, truth, ONE_STOP).mean():.2f}, MAPE {np.mean(np.abs(f - truth) / truth) * 100:.1f}%, "
+    return (f"within one stop {ONE_STOP.hits(f, truth).mean():.2f}, MAPE {np.mean(np.abs(f - truth) / truth) * 100:.1f}%, "
             f"mean confidence {conf:.2f}")
 
 

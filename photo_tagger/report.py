@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .tolerance import ONE_STOP, within_20_percent
+from .tolerance import ONE_STOP, WITHIN_20_PERCENT
 from .store import Store
 
 FNUMBER_EDGES = (1.4, 2.0, 2.8, 4.0, 5.6, 8.0, 11.0, 16.0)
@@ -68,7 +68,7 @@ class _Accuracy:
             error = abs(r["focal_length_35mm"] - true) / true
             self.focal_n += 1
             self.l_err += error
-            self.within_20 += bool(within_20_percent(r["focal_length_35mm"], true))
+            self.within_20 += bool(WITHIN_20_PERCENT.hits(r["focal_length_35mm"], true))
 
     def result(self) -> dict[str, Any] | None:
         if not self.n:

@@ -44,7 +44,3 @@ THIRD_STOP = Tolerance.factor(2 ** (1 / 6))
 # true/estimate between 1/1.2 and 1/0.8 (a window a little wider above the estimate).
 WITHIN_20_PERCENT = Tolerance(1 / 1.2, 1 / 0.8)
 
-
-def within_20_percent(pred: np.ndarray | float, true: np.ndarray | float) -> np.ndarray:
-    """The published focal-length figure, and the event the focal confidence speaks of."""
-    return WITHIN_20_PERCENT.hits(pred, true)

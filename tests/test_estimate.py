@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from photo_tagger.estimate import apply_bias, estimate, exposure_fnumber_probs, point_and_confidence
-from photo_tagger.tolerance import ONE_STOP, WITHIN_20_PERCENT, within_20_percent
+from photo_tagger.tolerance import ONE_STOP, WITHIN_20_PERCENT
 from photo_tagger.modelspec import AUX_FEATURES, FORMAT_VERSION, OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35, ModelSpec, default_spec
 from photo_tagger.errors import ModelError
 
@@ -29,8 +29,8 @@ def test_within_20_percent_is_the_published_figure():
     """|estimate - true| <= 20% of the TRUE value: 124 mm is right for an estimate of 100 mm
     (19% off), 81 mm is not (23% off), though 81 is within 20% of the estimate."""
     truths = np.asarray([124.0, 125.0, 126.0, 84.0, 81.0])
-    assert within_20_percent(100.0, truths).tolist() == [True, True, False, True, False]
-    assert within_20_percent(100.0, truths).tolist() == [abs(100 - t) / t <= 0.2 + 1e-9 for t in truths]
+    assert WITHIN_20_PERCENT.hits(100.0, truths).tolist() == [True, True, False, True, False]
+    assert WITHIN_20_PERCENT.hits(100.0, truths).tolist() == [abs(100 - t) / t <= 0.2 + 1e-9 for t in truths]
 
 
 @pytest.mark.parametrize("rule", ["mode", "median"])
@@ -46,7 +46,7 @@ def test_focal_confidence_is_the_chance_of_the_reported_hit(rule):
                OUTPUT_EV100: np.zeros((6, len(spec.ev100_bins)))}
     for row, e in zip(outputs[OUTPUT_FOCAL35], estimate(spec, outputs, np.zeros((6, len(AUX_FEATURES)), np.float32), "dof")):
         probs = np.exp(row - row.max()) / np.exp(row - row.max()).sum()
-        assert e.focal_length_confidence == pytest.approx(probs[within_20_percent(e.focal_length_35mm, bins)].sum(), abs=1e-4)
+        assert e.focal_length_confidence == pytest.approx(probs[WITHIN_20_PERCENT.hits(e.focal_length_35mm, bins)].sum(), abs=1e-4)
 
 
 def test_window_mode_holds_the_most_mass_of_the_hit_event():
@@ -58,7 +58,7 @@ def test_window_mode_holds_the_most_mass_of_the_hit_event():
     i100, i125 = int(np.argmin(abs(bins - 100))), int(np.argmin(abs(bins - 125)))
     probs[0, i100], probs[0, i125] = 0.5, 0.5
     value, conf = point_and_confidence(probs, bins, WITHIN_20_PERCENT)
-    assert within_20_percent(value[0], bins[[i100, i125]]).all()
+    assert WITHIN_20_PERCENT.hits(value[0], bins[[i100, i125]]).all()
     assert conf[0] == pytest.approx(1.0)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from ..estimate import distributions, estimate, shift_confidence, softmax
 from ..modelspec import COMBINE_MODES, OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35, ModelSpec
 from ..tolerance import ONE_STOP, WITHIN_20_PERCENT
-from .evaluate import model_figures, predictions, within
+from .evaluate import model_figures, predictions
 
 TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(4.0), 33))
 SHIFTS = np.linspace(-2.0, 2.0, 81)  # log-odds offsets of the confidences, 0.05 apart
@@ -157,8 +157,8 @@ def confidence_events(spec: ModelSpec, outputs: dict[str, np.ndarray], aux: np.n
                       l_true: np.ndarray, priors: Priors = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per target, each photo's confidence and whether its estimate was within tolerance."""
     f, f_conf, l, l_conf = predictions(estimate(spec, outputs, aux, priors=priors))
-    return {"fnumber": (f_conf, within(f, f_true, ONE_STOP).astype(np.float64)),
-            "focal35": (l_conf, within(l, l_true, WITHIN_20_PERCENT).astype(np.float64))}
+    return {"fnumber": (f_conf, ONE_STOP.hits(f, f_true).astype(np.float64)),
+            "focal35": (l_conf, WITHIN_20_PERCENT.hits(l, l_true).astype(np.float64))}
 
 
 def _confidence_brier(spec: ModelSpec, outputs: dict[str, np.ndarray], aux: np.ndarray,

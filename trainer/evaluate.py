@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..estimate import Estimate
-from ..tolerance import ONE_STOP, THIRD_STOP, WITHIN_20_PERCENT, Tolerance
+from ..tolerance import ONE_STOP, THIRD_STOP, WITHIN_20_PERCENT
 
 APERTURE_BINS = (2.8, 4.9)  # below f/2.8, f/2.8 to f/4.9, above f/4.9
 
@@ -24,10 +24,6 @@ def errors(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
         "msle": float(np.mean((np.log1p(pred) - np.log1p(true)) ** 2)),
         "mse": float(np.mean((pred - true) ** 2)),
     }
-
-
-def within(pred: np.ndarray, true: np.ndarray, tolerance: Tolerance) -> np.ndarray:
-    return tolerance.hits(pred, true)
 
 
 def ece(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
@@ -84,17 +80,17 @@ def figures(f_pred: np.ndarray, f_conf: np.ndarray, l_pred: np.ndarray, l_conf: 
             f_true: np.ndarray, l_true: np.ndarray, noise: bool = True) -> dict[str, dict[str, float]]:
     """Every headline figure for FNumber and 35 mm-equivalent focal length (noise=False skips
     the simulated ECE band, which resampling loops do not need)."""
-    f_hit = within(f_pred, f_true, ONE_STOP)
-    l_hit = within(l_pred, l_true, WITHIN_20_PERCENT)  # also the event the confidence speaks of
+    f_hit = ONE_STOP.hits(f_pred, f_true)
+    l_hit = WITHIN_20_PERCENT.hits(l_pred, l_true)  # also the event the confidence speaks of
     fnumber = {**errors(f_pred, f_true),
                "within_one_stop": float(f_hit.mean()),
-               "within_third_stop": float(within(f_pred, f_true, THIRD_STOP).mean()),
+               "within_third_stop": float(THIRD_STOP.hits(f_pred, f_true).mean()),
                "aperture_3bin_accuracy": float((aperture_class(f_pred) == aperture_class(f_true)).mean()),
                "ece": ece(f_conf, f_hit), "ece_p95_if_calibrated": ece_noise(f_conf) if noise else np.nan, "brier": brier(f_conf, f_hit),
                "auc": ranking(f_conf, f_hit), "mean_confidence": float(f_conf.mean())}
     focal = {**errors(l_pred, l_true),
              "within_20_percent": float(l_hit.mean()),
-             "within_one_stop": float(within(l_pred, l_true, ONE_STOP).mean()),
+             "within_one_stop": float(ONE_STOP.hits(l_pred, l_true).mean()),
              "ece": ece(l_conf, l_hit), "ece_p95_if_calibrated": ece_noise(l_conf) if noise else np.nan, "brier": brier(l_conf, l_hit),
              "auc": ranking(l_conf, l_hit), "mean_confidence": float(l_conf.mean())}
     return {"fnumber": _round(fnumber), "focal35": _round(focal), "n": len(f_true)}  # type: ignore[dict-item]
@@ -116,8 +112,8 @@ def model_figures(estimates: Sequence[Estimate], f_true: np.ndarray, l_true: np.
 def baseline_predictions(train_f: np.ndarray, train_l: np.ndarray, n: int) -> Predictions:
     """The trivial model: always the training median, with its training hit rate as confidence."""
     f_med, l_med = float(np.median(train_f)), float(np.median(train_l))
-    f_conf = float(within(np.full_like(train_f, f_med), train_f, ONE_STOP).mean())
-    l_conf = float(within(np.full_like(train_l, l_med), train_l, WITHIN_20_PERCENT).mean())
+    f_conf = float(ONE_STOP.hits(np.full_like(train_f, f_med), train_f).mean())
+    l_conf = float(WITHIN_20_PERCENT.hits(np.full_like(train_l, l_med), train_l).mean())
     return np.full(n, f_med), np.full(n, f_conf), np.full(n, l_med), np.full(n, l_conf)
 
 
@@ -167,8 +163,8 @@ def per_body(bodies: Sequence[str], estimates: Sequence[Estimate], f_true: np.nd
         f = np.asarray([estimates[i].fnumber for i in idx])
         l = np.asarray([estimates[i].focal_length_35mm for i in idx])
         out[body] = {"n": len(idx),
-                     "fnumber_within_one_stop": round(float(within(f, f_true[idx], ONE_STOP).mean()), 3),
-                     "focal35_within_20_percent": round(float(within(l, l_true[idx], WITHIN_20_PERCENT).mean()), 3)}
+                     "fnumber_within_one_stop": round(float(ONE_STOP.hits(f, f_true[idx]).mean()), 3),
+                     "focal35_within_20_percent": round(float(WITHIN_20_PERCENT.hits(l, l_true[idx]).mean()), 3)}
     return out
 
 
