@@ -84,8 +84,12 @@ def _print_device() -> None:
 
 def _print_comparison(result) -> None:  # type: ignore[no-untyped-def]
     sizes = result.split_sizes
-    click.echo(f"trained on {sizes.get('train')} photos, validated on {sizes.get('validation')}, "
-               f"tested on {sizes.get('test')} held-out photos")
+    if sizes.get("members", 1) > 1:
+        click.echo(f"trained {sizes['members']} cross-fitted members on {sizes['train'] + sizes['validation']} "
+                   f"photos (each validated on its own fold), tested on {sizes.get('test')} held-out photos")
+    else:
+        click.echo(f"trained on {sizes.get('train')} photos, validated on {sizes.get('validation')}, "
+                   f"tested on {sizes.get('test')} held-out photos")
     tuned = result.finetune
     if tuned:
         best = (f"best epoch {tuned['best_epoch'] + 1} of {tuned['epochs_run']}" if tuned["best_epoch"] >= 0

@@ -105,6 +105,19 @@ def confidence_lines(info: dict) -> list[str]:
     ]
 
 
+def trained_on(data: dict) -> str:
+    """The split sentence: one train/validation split, or a cross-fitted ensemble over both."""
+    photos, k = data["photos"], data.get("members", 1)
+    rows = f"{data['train_rows_with_augmentation']} training rows after metadata-aware augmentation."
+    if k > 1:
+        return (f"{photos['train'] + photos['validation']} photos for training and validation, cross-fitted: "
+                f"{k} members, each trained on {k - 1} of {k} folds and early-stopped on the last, and the "
+                f"model outputs their mean probability; temperatures, biases and route were fitted on "
+                f"ensembles that never saw the photo they predicted. {photos['test']} held out for test; {rows}")
+    return (f"{photos['train']} photos for training, {photos['validation']} for validation "
+            f"(checkpoint, temperatures, biases, route), {photos['test']} held out for test; {rows}")
+
+
 def markdown(name: str, info: dict) -> str:
     """The card's Markdown; every figure comes from `info`, nothing is typed by hand."""
     data = info["training_data"]
@@ -117,9 +130,7 @@ def markdown(name: str, info: dict) -> str:
         "FNumber, 35 mm-equivalent focal length and scene EV100 bins; the body's crop factor and "
         "exposure records are inputs.", "",
         "## Trained on", "",
-        f"{data['photos']['train']} photos for training, {data['photos']['validation']} for validation "
-        f"(checkpoint, temperatures, biases, route), {data['photos']['test']} held out for test; "
-        f"{data['train_rows_with_augmentation']} training rows after metadata-aware augmentation.",
+        trained_on(data),
         *([f"{data['partial_labels']} more photos whose body's crop factor could not be resolved trained "
            "the FNumber and EV100 heads only: neither label depends on the sensor, and their focal "
            "length label would have needed a guessed crop factor."] if data.get("partial_labels") else []),

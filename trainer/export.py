@@ -18,7 +18,7 @@ from torch import nn
 
 from ..modelspec import INPUT_AUX, INPUT_IMAGE, OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35, SPEC_KEY, ModelSpec
 from .features import FEATURES_OUTPUT
-from .heads import Heads
+from .heads import HeadEnsemble, Heads
 
 OUTPUTS = (OUTPUT_FNUMBER, OUTPUT_FOCAL35, OUTPUT_EV100, FEATURES_OUTPUT)
 HEAD_PREFIX = "heads."
@@ -46,7 +46,7 @@ class ExportError(RuntimeError):
 class PhototagNet(nn.Module):
     """Image + body records in; three bin-logit vectors and the pooled features out."""
 
-    def __init__(self, backbone: nn.Module, heads: Heads) -> None:
+    def __init__(self, backbone: nn.Module, heads: Heads | HeadEnsemble) -> None:
         super().__init__()
         self.backbone = backbone
         self.heads = heads
@@ -98,7 +98,16 @@ def check(net: PhototagNet, path: Path, images: np.ndarray, aux: np.ndarray) -> 
     return worst
 
 
-def heads_from_onnx(path: Path, template: Heads) -> Heads:
+def head_members(path: Path) -> int:
+    """How many ensemble members an exported file's heads have (1: plain Heads)."""
+    import onnx
+
+    names = [i.name for i in onnx.load(str(path)).graph.initializer]
+    prefix = HEAD_PREFIX + "members."
+    return len({n[len(prefix):].split(".")[0] for n in names if n.startswith(prefix)}) or 1
+
+
+def heads_from_onnx(path: Path, template: Heads | HeadEnsemble) -> Heads | HeadEnsemble:
     """Load the heads' weights from an exported file's initializers (to adapt, not start over)."""
     import onnx
     from onnx import numpy_helper
@@ -107,9 +116,25 @@ def heads_from_onnx(path: Path, template: Heads) -> Heads:
     found = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
     state = {}
     for name, value in template.state_dict().items():
-        key = HEAD_PREFIX + name
-        if key not in found or tuple(found[key].shape) != tuple(value.shape):
-            raise KeyError(f"{path.name} has no head weight {key} of shape {tuple(value.shape)}")
-        state[name] = torch.from_numpy(found[key].copy())
+        array = found.get(HEAD_PREFIX + name)
+        if array is None:
+            array = _deduplicated(found, name)
+        if array is None or tuple(array.shape) != tuple(value.shape):
+            raise KeyError(f"{path.name} has no head weight {HEAD_PREFIX + name} of shape {tuple(value.shape)}")
+        state[name] = torch.from_numpy(array.copy())
     template.load_state_dict(state)
     return template.eval()
+
+
+def _deduplicated(found: dict[str, np.ndarray], name: str) -> np.ndarray | None:
+    """An ensemble member's tensor the exporter merged into another member's identical one
+    (the crop-input mask is the same in all of them). Only unambiguous: every member's
+    tensor of that name that survived must be equal, else None."""
+    if not name.startswith("members."):
+        return None
+    suffix = name.split(".", 2)[2]
+    prefix = HEAD_PREFIX + "members."
+    same = [v for k, v in found.items() if k.startswith(prefix) and k.split(".", 3)[3] == suffix]
+    if not same or any(v.shape != same[0].shape or not np.array_equal(v, same[0]) for v in same[1:]):
+        return None
+    return same[0]

@@ -58,6 +58,24 @@ class Heads(nn.Module):
         return self.fnumber(x), self.focal35(x), self.ev100(x)
 
 
+class HeadEnsemble(nn.Module):
+    """Several Heads over the same features; each output is the log of their mean probability.
+
+    Members trained on different folds of the photos disagree where the data is thin, and
+    their average does not hinge on which photos one split happened to hold out.
+    """
+
+    def __init__(self, members: list[Heads]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, features: torch.Tensor, aux: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        outs = [member(features, aux) for member in self.members]
+        log_k = float(np.log(len(outs)))
+        return tuple(torch.logsumexp(torch.stack([torch.log_softmax(o[t], dim=1) for o in outs]), dim=0) - log_k
+                     for t in range(len(TARGETS)))
+
+
 def new_heads(spec: ModelSpec, train: FeatureSet, config: HeadConfig) -> Heads:
     heads = Heads(train.features.shape[1], train.aux.shape[1], bin_sizes(spec), config.dropout)
     heads.feat_mean.copy_(torch.from_numpy(train.features.mean(0)))
@@ -109,9 +127,11 @@ def losses(heads: Heads, data: tuple[torch.Tensor, torch.Tensor, list[torch.Tens
     return out
 
 
-def penalty(heads: Heads) -> torch.Tensor:
+def penalty(heads: Heads | HeadEnsemble) -> torch.Tensor:
     """L2 on the image-feature weights only: the nine body records cannot overfit, and the
     EV100 head needs large weights on exposure time and ISO."""
+    if isinstance(heads, HeadEnsemble):
+        return sum(penalty(member) for member in heads.members)  # type: ignore[return-value]
     width = heads.feat_mean.shape[0]
     return sum((getattr(heads, name).weight[:, :width] ** 2).sum() for name in TARGETS)  # type: ignore[return-value]
 

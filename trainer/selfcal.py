@@ -21,7 +21,7 @@ from ..modelspec import ModelSpec
 from ..registry import ACTIVE_FILE, default_model
 from .backbone import EfficientNetLite, load_backbone
 from .evaluate import difference_intervals
-from .export import PhototagNet, check, export, heads_from_onnx
+from .export import PhototagNet, check, export, head_members, heads_from_onnx
 from .features import FEATURES_OUTPUT, Extractor, backbone_extractor
 from .harvest import Harvest, harvest
 from .heads import HeadConfig, new_heads
@@ -82,7 +82,7 @@ def self_calibrate(options: SelfCalOptions, found: Harvest) -> SelfCalResult:
                          "are needed to learn from and still hold some out for testing")
     base_path = options.base_model or default_model().path
     spec = Predictor(base_path, "cpu").spec
-    config = TrainConfig(input_size=spec.input_size, backbone=_variant(spec),
+    config = TrainConfig(input_size=spec.input_size, backbone=_variant(spec), members=head_members(base_path),
                          heads=HeadConfig(epochs=options.epochs, lr=5e-4, patience=30),
                          finetune=FinetuneConfig(blocks=FINETUNE_BLOCKS if options.finetune else 0))
     run_dir = state_dir() / "runs" / time.strftime("%Y%m%d-%H%M%S")
@@ -96,12 +96,12 @@ def self_calibrate(options: SelfCalOptions, found: Harvest) -> SelfCalResult:
     train = [found.photos[i] for i in data.train]
     check(net, candidate, *inference_inputs(test[:4], new_spec))
     result = SelfCalResult(found, base_path, evaluate_file(base_path, test, train),
-                           evaluate_file(candidate, test, train), split_sizes=data_summary(found.photos, data)["photos"],
+                           evaluate_file(candidate, test, train), split_sizes={**data_summary(found.photos, data, config.members)["photos"], "members": config.members},
                            finetune=fitted.report.get("finetune", {}))
     result.gain_95 = difference_intervals(result.adapted["predictions"], result.current["predictions"],
                                           *truths(test), [copy_key(p) for p in test])
     if score(result.adapted["model"]) > score(result.current["model"]):
-        info = {**new_spec.info, "base_model": base_path.name, "training_data": data_summary(found.photos, data),
+        info = {**new_spec.info, "base_model": base_path.name, "training_data": data_summary(found.photos, data, config.members),
                 "test": result.adapted["model"], "baseline_test": result.adapted["baseline"],
                 "test_difference_95": result.adapted["difference_95"], "base_model_test": result.current["model"], "config": config.to_dict()}
         result.installed = install(net, replace(new_spec, info=info))
@@ -159,9 +159,11 @@ def _start_from(base: Path, config: TrainConfig, cache: Path) -> tuple[Extractor
     except ValueError:
         return backbone_extractor(config.backbone, config.input_size, cache), None
     try:
-        from .heads import Heads, bin_sizes
+        from .heads import HeadEnsemble, Heads, bin_sizes
 
-        template = Heads(1280, 9, bin_sizes(Predictor(base, "cpu").spec))
+        sizes = bin_sizes(Predictor(base, "cpu").spec)
+        k = head_members(base)
+        template = Heads(1280, 9, sizes) if k == 1 else HeadEnsemble([Heads(1280, 9, sizes) for _ in range(k)])
         return extractor, heads_from_onnx(base, template)
     except KeyError as exc:
         raise TrainError(f"{base.name} was not exported by phototag's trainer ({exc})") from exc

@@ -39,33 +39,45 @@ def shot_key(photo: LabeledPhoto) -> tuple:
 def split(photos: Sequence[LabeledPhoto], fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
           seed: int = 0) -> tuple[list[int], list[int], list[int]]:
     """Indices for (train, validation, test); within each stratum the splits fill in proportion."""
+    return tuple(partition(photos, range(len(photos)), fractions, seed))  # type: ignore[return-value]
+
+
+def folds(photos: Sequence[LabeledPhoto], indices: Sequence[int], k: int, seed: int = 0) -> list[list[int]]:
+    """k equal, label-balanced folds of these photos, copies of one shot in one fold."""
+    return partition(photos, indices, (1.0 / k,) * k, seed)
+
+
+def partition(photos: Sequence[LabeledPhoto], indices: Sequence[int], fractions: Sequence[float],
+              seed: int = 0) -> list[list[int]]:
+    """Deal the photos' shots into parts of these shares, stratum by stratum."""
     groups: dict[tuple, list[int]] = defaultdict(list)
-    for index, photo in enumerate(photos):
-        groups[copy_key(photo)].append(index)
+    for index in indices:
+        groups[copy_key(photos[index])].append(index)
     strata: dict[tuple[int, int], list[list[int]]] = defaultdict(list)
     for members in groups.values():
         strata[stratum(photos[members[0]])].append(members)
     rng = random.Random(seed)
-    out: tuple[list[list[int]], ...] = ([], [], [])
-    totals = [0, 0, 0]
+    n = len(fractions)
+    out: list[list[list[int]]] = [[] for _ in range(n)]
+    totals = [0] * n
     for key in sorted(strata):
         members_list = strata[key]
         rng.shuffle(members_list)
-        taken = [0, 0, 0]
+        taken = [0] * n
         for members in members_list:
             seen = sum(taken) + 1
-            # the split furthest below its share, in this stratum and (to break ties) overall
+            # the part furthest below its share, in this stratum and (to break ties) overall
             need = [(fractions[s] * seen - taken[s], fractions[s] * (sum(totals) + 1) - totals[s])
-                    for s in range(3)]
-            chosen = max(range(3), key=lambda s: need[s])
+                    for s in range(n)]
+            chosen = max(range(n), key=lambda s: need[s])
             taken[chosen] += len(members)
             totals[chosen] += len(members)
             out[chosen].append(members)
     _fill_empty(out)
-    return tuple(sorted(i for members in part for i in members) for part in out)  # type: ignore[return-value]
+    return [sorted(i for members in part for i in members) for part in out]
 
 
-def _fill_empty(parts: tuple[list[list[int]], ...]) -> None:
+def _fill_empty(parts: list[list[list[int]]]) -> None:
     """Few strata each send their first shot to train; give an empty split a shot from the largest."""
     for part in parts:
         donor = max(parts, key=len)

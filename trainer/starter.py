@@ -47,18 +47,21 @@ def build(photos: list[LabeledPhoto], config: TrainConfig, out_dir: Path, cache:
     data = prepare_data(photos, config, default_extractor(config, cache), cache, partial=partial)
     fitted = fit(data, base_spec(version, config), config)
     spec = replace(fitted.spec, model_version=f"{version}+{fingerprint(fitted.heads, fitted.spec)}",
-                   info={**fitted.spec.info, "training_data": data_summary(photos, data), "config": config.to_dict()})
+                   info={**fitted.spec.info, "training_data": data_summary(photos, data, config.members), "config": config.to_dict()})
     net = PhototagNet(load_backbone(config.backbone), fitted.heads)
     path = out_dir / name
     export(net, spec, path)
     test_photos = [photos[i] for i in data.test]
     images, aux = inference_inputs(test_photos[:8], spec)
     max_diff = check(net, path, images, aux)
-    result = evaluate_file(path, test_photos, [photos[i] for i in data.train])
+    learned = data.train + data.val if config.members > 1 else data.train  # the baseline's median comes from them
+    result = evaluate_file(path, test_photos, [photos[i] for i in learned])
     info = {**spec.info, "test": result["model"], "baseline_test": result["baseline"],
             "test_difference_95": result["difference_95"],
             "per_body_test": result["per_body"], "validation": _json(fitted.report),
-            "validation_routes_final": validation_routes(fitted, data), "export_max_abs_diff": max_diff,
+            "validation_routes_final": validation_routes(fitted, data) if config.members == 1
+            else fitted.report["routes_validation"],  # an ensemble's validation photos trained it
+            "export_max_abs_diff": max_diff,
             **({"development": dev} if dev else {})}
     stamp(path, replace(spec, info=info))  # the test figures travel in the file too
     (out_dir / name.replace(".onnx", ".config.json")).write_text(json.dumps(config.to_dict(), indent=2))

@@ -24,7 +24,7 @@ from .evaluate import (baseline_figures, baseline_predictions, difference_interv
                        predictions)
 from .features import Extractor, FeatureSet, backbone_extractor, extract
 from .harvest import UNKNOWN_BODY, LabeledPhoto
-from .heads import HeadConfig, Heads, logits, train_heads
+from .heads import HeadConfig, HeadEnsemble, Heads, logits, train_heads
 from .split import copy_key, shot_key, split
 
 Progress = Callable[[int], None]
@@ -56,6 +56,7 @@ class TrainConfig:
     calibration_groups: str = "shot"  # what each fold holds out whole: "shot" (copies of one photo) or "body"
     label_prior: bool = True  # mix the sensor-size label prior in where calibration says it helps (prior.py)
     partial_labels: bool = True  # photos with an unknown crop factor train the FNumber and EV100 heads
+    members: int = 1  # >1: a cross-fitted ensemble of heads over the non-test photos (ensemble.py)
     heads: HeadConfig = field(default_factory=HeadConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
@@ -105,7 +106,7 @@ def prepare_data(photos: Sequence[LabeledPhoto], config: TrainConfig, extractor:
     everything = [*photos, *kept]
     extra = list(range(len(photos), len(everything)))
     rng = random.Random(config.seed)
-    learn = set(train + extra)
+    learn = set(train + extra + (val if config.members > 1 else []))  # an ensemble trains on validation too
     plans = [plan(rng, config.crops, config.per_crop) if i in learn else [IDENTITY]
              for i in range(len(everything))]
     spec = default_spec("features", config.input_size)
@@ -142,6 +143,10 @@ def calibration_set(data: Prepared, base: ModelSpec, config: TrainConfig,
                     init: Heads | None = None) -> tuple[Heads, list, CalibrationSet]:
     """Train the heads and gather the rows calibration may fit on (bench/confidence_cv.py
     cross-validates the last calibration step on the same rows)."""
+    if config.members > 1 or isinstance(init, HeadEnsemble):
+        from .ensemble import ensemble_calibration_set
+
+        return ensemble_calibration_set(data, base, config, init)  # type: ignore[return-value]
     train_rows = data.features.rows(data.fitting)
     val_rows = data.features.rows(data.val, identity_only=True)
     labels = data.features.rows(data.train, identity_only=True)
@@ -245,12 +250,15 @@ def truths(photos: Sequence[LabeledPhoto]) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray([p.fnumber for p in photos]), np.asarray([p.focal35 for p in photos])
 
 
-def data_summary(photos: Sequence[LabeledPhoto], data: Prepared) -> dict:
+def data_summary(photos: Sequence[LabeledPhoto], data: Prepared, members: int = 1) -> dict:
+    """What trained the model; an ensemble (members > 1) learns from validation photos too."""
+    learned = data.train + data.val if members > 1 else data.train
     bodies: dict[str, int] = {}
-    for i in data.train:
+    for i in learned:
         bodies[photos[i].body] = bodies.get(photos[i].body, 0) + 1
     return {"photos": {"train": len(data.train), "validation": len(data.val), "test": len(data.test)},
-            "train_rows_with_augmentation": int(np.isin(data.features.photo, data.train).sum()),
+            "members": members,
+            "train_rows_with_augmentation": int(np.isin(data.features.photo, learned).sum()),
             "partial_labels": len(data.extra),  # crop factor unknown: FNumber and EV100 heads only
             "train_bodies": dict(sorted(bodies.items(), key=lambda kv: -kv[1]))}
 

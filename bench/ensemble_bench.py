@@ -1,0 +1,78 @@
+"""How much does one split decide? Single heads against a cross-fitted ensemble, per split seed.
+
+    .venv/bin/python bench/ensemble_bench.py ../shared/data [--seeds 0 1 2] [--members 5]
+
+For each seed (which moves every photo's split, test included) both are trained on the
+`train` photos and scored on their own test split and on the `dev-only` photos (bodies
+never trained on, the same photos for every seed). The spread over seeds of the dev-only
+figures is the instability; a build that is stable gives about the same figures whatever
+the split. Features are cached under runs/starter/cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from photo_tagger.estimate import estimate  # noqa: E402
+from photo_tagger.trainer.augment import IDENTITY  # noqa: E402
+from photo_tagger.trainer.evaluate import model_figures  # noqa: E402
+from photo_tagger.trainer.features import extract  # noqa: E402
+from photo_tagger.trainer.harvest import harvest  # noqa: E402
+from photo_tagger.trainer.heads import logits  # noqa: E402
+from photo_tagger.trainer.starter import index_paths  # noqa: E402
+from photo_tagger.trainer.train import TrainConfig, base_spec, default_extractor, fit, prepare_data  # noqa: E402
+
+CACHE = Path("runs/starter/cache")
+SHOWN = (("fnumber", "within_one_stop"), ("fnumber", "mape"), ("fnumber", "mse"), ("fnumber", "brier"),
+         ("focal35", "within_20_percent"), ("focal35", "mape"), ("focal35", "brier"))
+
+
+def scores(config: TrainConfig, train, dev) -> dict:  # type: ignore[no-untyped-def]
+    extractor = default_extractor(config, CACHE)
+    data = prepare_data(train.photos, config, extractor, CACHE, partial=train.partial)
+    fitted = fit(data, base_spec("bench", config), config)
+    out = {}
+    for name, rows in (("test", data.features.rows(data.test, identity_only=True)),
+                       ("dev_only", extract(dev, [[IDENTITY]] * len(dev), replace(fitted.spec), extractor, CACHE))):
+        out[name] = model_figures(estimate(fitted.spec, logits(fitted.heads, rows), rows.aux), rows.fnumber, rows.focal35)
+    out["spec"] = {k: getattr(fitted.spec, k) for k in ("combine", "temperature", "prior_weight", "confidence_shift")}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("data_dir", type=Path)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--members", type=int, default=5)
+    parser.add_argument("--json", type=Path, help="also write every figure here")
+    args = parser.parse_args()
+    train = harvest(index_paths(args.data_dir, "train"))
+    dev = harvest(index_paths(args.data_dir, "dev-only")).photos
+    results: dict = {}
+    for seed in args.seeds:
+        for label, members in (("single", 1), (f"{args.members} members", args.members)):
+            results[f"{label}, seed {seed}"] = scores(TrainConfig(seed=seed, members=members), train, dev)
+            row = results[f"{label}, seed {seed}"]
+            print(f"{label:>10} seed {seed}: " + "  ".join(
+                f"{split} " + " ".join(f"{row[split][t][k]:.3g}" for t, k in SHOWN) for split in ("test", "dev_only")),
+                flush=True)
+    print("columns per split: " + ", ".join(f"{t} {k}" for t, k in SHOWN))
+    for label in ("single", f"{args.members} members"):
+        runs = [results[f"{label}, seed {s}"]["dev_only"] for s in args.seeds]
+        spread = {f"{t} {k}": (round(float(np.min([r[t][k] for r in runs])), 3), round(float(np.max([r[t][k] for r in runs])), 3))
+                  for t, k in SHOWN}
+        print(f"dev-only range over seeds, {label}: {spread}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
