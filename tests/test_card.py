@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from photo_tagger.trainer.card import development_lines, losses_line, markdown, table
-from photo_tagger.trainer.evaluate import baseline_figures, brier, ece, figures
+from photo_tagger.estimate import Estimate
+from photo_tagger.trainer.evaluate import baseline_figures, body_means, brier, ece, figures, per_body
 from photo_tagger.trainer.harvest import UNKNOWN_BODY, LabeledPhoto
 
 pytest.importorskip("torch")  # train.py's module imports torch's heads
@@ -63,6 +64,15 @@ def test_the_card_says_where_the_baseline_wins_and_renders_the_dev_trials():
     assert "python -m x --measure" in dev and "| 320 px, shipped (product) |" in dev
     assert f"{model['fnumber']['brier']:.3g}" in dev
     assert development_lines(None) == []
+    # a long series from one body counts as one case in the body means
+    bodies = ["Kodak"] * 30 + ["Canon", "Nikon"]
+    est = [Estimate(fnumber=5.0 if b == "Kodak" else 2.0, fnumber_confidence=0.5, focal_length_35mm=50.0,
+                    focal_length_confidence=0.5, ev100=None) for b in bodies]
+    means = body_means(per_body(bodies, est, np.full(32, 2.0), np.full(32, 50.0)))
+    assert means == {"fnumber_within_one_stop": pytest.approx(2 / 3, abs=1e-3), "focal35_within_20_percent": 1.0}
+    trials["320 px, shipped"]["dev_only_body_means"] = means
+    dev = "\n".join(development_lines({"command": "x", "dev_only_photos": 32, "trials": trials}))
+    assert "320 px, shipped 0.67 / 1.00" in dev
 
 
 def test_a_card_written_before_brier_existed_still_renders():

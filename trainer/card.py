@@ -188,6 +188,11 @@ def development_lines(development: dict | None) -> list[str]:
         dev = trial["dev_only"]
         cells = " | ".join(f"{dev[t][k]:.3g}" for t, k, _ in DEV_COLUMNS if k in dev[t])
         lines.append(f"| {label} ({trial['combine']}) | {cells} |")
+    means = {label: trial["dev_only_body_means"] for label, trial in trials.items() if "dev_only_body_means" in trial}
+    if means:
+        lines += ["", "Averaged over bodies instead (each body one case): FNumber within one stop / focal within "
+                  "20%: " + "; ".join(f"{label} {m['fnumber_within_one_stop']:.2f} / {m['focal35_within_20_percent']:.2f}"
+                                      for label, m in means.items()) + "."]
     return [*lines, ""]
 
 

@@ -168,5 +168,12 @@ def per_body(bodies: Sequence[str], estimates: Sequence[Estimate], f_true: np.nd
     return out
 
 
+def body_means(table: dict[str, dict[str, float]]) -> dict[str, float]:
+    """per_body's hit rates averaged over bodies, each body one case: a long series from one
+    body (the dev-only photos hold a 37-photo one) moves them by one body, not by 37 photos."""
+    return {key: round(float(np.mean([row[key] for row in table.values()])), 3)
+            for key in ("fnumber_within_one_stop", "focal35_within_20_percent")}
+
+
 def _round(values: dict[str, float]) -> dict[str, float]:
     return {k: round(v, 4) for k, v in values.items()}

@@ -214,7 +214,11 @@ def _concat(a: FeatureSet, b: FeatureSet) -> FeatureSet:
 
 
 def validation_routes(fitted: Fitted, data: Prepared) -> dict:
-    """Figures of each route on validation with the final calibration (for the card)."""
+    """Figures of each route on validation with the final calibration (for the card); an
+    ensemble's validation photos trained its members, so its routes on the (honest)
+    calibration rows, as calibration scored them when it chose."""
+    if isinstance(fitted.heads, HeadEnsemble):
+        return fitted.report["routes_validation"]
     rows = data.features.rows(data.val, identity_only=True)
     return calib.route_scores(fitted.spec, logits(fitted.heads, rows), rows.aux, rows.fnumber, rows.focal35)
 
