@@ -4,7 +4,7 @@ Run: .venv/bin/python bench/confidence_cv.py [--data ../shared/data] [--folds 5]
 (needs the training extra; features come from runs/starter/cache, as the starter build's do)
 
 The starter model's last calibration step fits one log-odds offset per target on its
-calibration rows (out-of-fold training predictions plus validation; calibrate.py). This
+calibration rows (the nested out-of-fold ensemble predictions; ensemble.py). This
 bench rebuilds those rows exactly as `python -m photo_tagger.trainer.starter` does, keeps
 every earlier calibration step as shipped, and cross-validates only the last one: folds
 grouped by shot (copies of one photo together); on each, the offset (and, for comparison,
@@ -31,9 +31,8 @@ from photo_tagger.trainer import calibrate as calib  # noqa: E402
 from photo_tagger.trainer.evaluate import brier, ece, ranking  # noqa: E402
 from photo_tagger.trainer.harvest import harvest  # noqa: E402
 from photo_tagger.trainer.split import copy_key  # noqa: E402
-from photo_tagger.trainer.starter import VERSION, index_paths  # noqa: E402
-from photo_tagger.trainer.train import (TrainConfig, base_spec, calibration_set,  # noqa: E402
-                                        default_extractor, prepare_data)
+from photo_tagger.trainer.starter import SHIPPED, VERSION, index_paths  # noqa: E402
+from photo_tagger.trainer.train import base_spec, calibration_set, default_extractor, prepare_data  # noqa: E402
 
 SLOPES = np.linspace(0.25, 2.5, 46)
 
@@ -75,7 +74,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("runs/starter/cache"))
     args = parser.parse_args()
     found = harvest(index_paths(args.data, "train"))
-    config = TrainConfig()
+    config = SHIPPED
     data = prepare_data(found.photos, config, default_extractor(config, args.cache), args.cache,
                         partial=found.partial)
     _, _, cal = calibration_set(data, base_spec(VERSION, config), config)

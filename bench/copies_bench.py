@@ -38,7 +38,8 @@ from photo_tagger.trainer.evaluate import Predictions, predictions  # noqa: E402
 from photo_tagger.trainer.harvest import LabeledPhoto, harvest  # noqa: E402
 from photo_tagger.trainer.split import split  # noqa: E402
 from photo_tagger.trainer.starter import index_paths  # noqa: E402
-from photo_tagger.trainer.train import TrainConfig, truths  # noqa: E402
+from photo_tagger.trainer.starter import SHIPPED  # noqa: E402
+from photo_tagger.trainer.train import truths  # noqa: E402
 
 Copier = Callable[[bytes], bytes]
 
@@ -70,7 +71,7 @@ def held_out(data: Path, which: str) -> list[LabeledPhoto]:
     if which == "dev-only":
         return harvest(index_paths(data, "dev-only")).photos
     photos = harvest(index_paths(data, "train")).photos
-    config = TrainConfig()
+    config = SHIPPED
     return [photos[i] for i in split(photos, config.fractions, config.seed)[2]]
 
 

@@ -81,6 +81,10 @@ def losses_line(model: dict, baseline: dict, diff: Intervals | None = None) -> s
     return "The model does NOT beat the median baseline on: " + "; ".join(named) + "." + tail
 
 
+CALIBRATION_ROWS = {False: "out-of-fold training predictions and validation",
+                    True: "each non-test photo predicted by an ensemble trained without it"}
+
+
 def confidence_lines(info: dict) -> list[str]:
     """How the confidences compare with the hit rates, and what calibration chose."""
     test, base = info["test"], info["baseline_test"]
@@ -98,7 +102,7 @@ def confidence_lines(info: dict) -> list[str]:
         "in 95% of draws. The Brier score (mean squared gap between confidence and outcome) "
         "has no such blind spot: a constant confidence scores p(1 - p) on it, and only "
         "confidences that tell good estimates from bad beat that.", "",
-        f"Calibration (out-of-fold training predictions and validation, never test): point rule "
+        f"Calibration ({CALIBRATION_ROWS[info.get('training_data', {}).get('members', 1) > 1]}, never test): point rule "
         f"{chosen.get('point', {})}, sensor-size label prior mixed in at weights {weights} "
         "(0 would be the model alone), confidences' log-odds shifted by "
         f"{chosen.get('confidence_shift', {})} (0 would leave them as the window's mass).",
