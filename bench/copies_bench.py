@@ -7,9 +7,8 @@ for the web. Each photo of the held-out set is copied in memory the way an expor
 (its EXIF kept, so orientation and the body's records are the same), the copy goes through
 the scan's own preprocessing (`prepare`) and the model, and its estimates are compared
 with the original's. `dev-only` (default) is the photos from bodies the starter model never
-saw; `test` is the held-out split as this code's starter build makes it, which is the
-shipped model's own only when this code built it (see README: it was not, after the
-crop-factor fix moved the split).
+saw; `test` is the held-out split as this code's starter build makes it (the shipped
+model's own, since this code built it).
 
 Printed per kind of copy: the FNumber and focal-length figures on the copies next to the
 originals', the median change of the estimate (stops; percent), and the share of photos
@@ -37,8 +36,7 @@ from photo_tagger.tolerance import ONE_STOP, WITHIN_20_PERCENT  # noqa: E402
 from photo_tagger.trainer.evaluate import Predictions, predictions  # noqa: E402
 from photo_tagger.trainer.harvest import LabeledPhoto, harvest  # noqa: E402
 from photo_tagger.trainer.split import split  # noqa: E402
-from photo_tagger.trainer.starter import index_paths  # noqa: E402
-from photo_tagger.trainer.starter import SHIPPED  # noqa: E402
+from photo_tagger.trainer.starter import SHIPPED, index_paths  # noqa: E402
 from photo_tagger.trainer.train import truths  # noqa: E402
 
 Copier = Callable[[bytes], bytes]
@@ -71,8 +69,7 @@ def held_out(data: Path, which: str) -> list[LabeledPhoto]:
     if which == "dev-only":
         return harvest(index_paths(data, "dev-only")).photos
     photos = harvest(index_paths(data, "train")).photos
-    config = SHIPPED
-    return [photos[i] for i in split(photos, config.fractions, config.seed)[2]]
+    return [photos[i] for i in split(photos, SHIPPED.fractions, SHIPPED.seed)[2]]
 
 
 def run(predictor: Predictor, photos: list[LabeledPhoto], copier: Copier | None) -> Predictions:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +40,7 @@ def scores(config: TrainConfig, train, dev) -> dict:  # type: ignore[no-untyped-
     fitted = fit(data, base_spec("bench", config), config)
     out = {}
     for name, rows in (("test", data.features.rows(data.test, identity_only=True)),
-                       ("dev_only", extract(dev, [[IDENTITY]] * len(dev), replace(fitted.spec), extractor, CACHE))):
+                       ("dev_only", extract(dev, [[IDENTITY]] * len(dev), fitted.spec, extractor, CACHE))):
         out[name] = model_figures(estimate(fitted.spec, logits(fitted.heads, rows), rows.aux), rows.fnumber, rows.focal35)
     out["spec"] = {k: getattr(fitted.spec, k) for k in ("combine", "temperature", "prior_weight", "confidence_shift")}
     return out

@@ -27,7 +27,7 @@ from .harvest import Harvest, harvest
 from .heads import HeadConfig, new_heads
 from .split import copy_key
 from .train import (FinetuneConfig, Fitted, Prepared, TrainConfig, data_summary, evaluate_file, fit,
-                    inference_inputs, prepare_data, truths)
+                    inference_inputs, learned, prepare_data, truths)
 
 MIN_PHOTOS = 30
 FINETUNE_BLOCKS = 2  # --finetune trains the last two MBConv blocks and the head conv
@@ -93,15 +93,16 @@ def self_calibrate(options: SelfCalOptions, found: Harvest) -> SelfCalResult:
     candidate = run_dir / "candidate.onnx"
     export(net, new_spec, candidate)
     test = [found.photos[i] for i in data.test]
-    train = [found.photos[i] for i in data.train]
+    train = [found.photos[i] for i in learned(data, config.members)]  # the baseline's median comes from them
     check(net, candidate, *inference_inputs(test[:4], new_spec))
+    summary = data_summary(found.photos, data, config.members)
     result = SelfCalResult(found, base_path, evaluate_file(base_path, test, train),
-                           evaluate_file(candidate, test, train), split_sizes={**data_summary(found.photos, data, config.members)["photos"], "members": config.members},
+                           evaluate_file(candidate, test, train), split_sizes={**summary["photos"], "members": config.members},
                            finetune=fitted.report.get("finetune", {}))
     result.gain_95 = difference_intervals(result.adapted["predictions"], result.current["predictions"],
                                           *truths(test), [copy_key(p) for p in test])
     if score(result.adapted["model"]) > score(result.current["model"]):
-        info = {**new_spec.info, "base_model": base_path.name, "training_data": data_summary(found.photos, data, config.members),
+        info = {**new_spec.info, "base_model": base_path.name, "training_data": summary,
                 "test": result.adapted["model"], "baseline_test": result.adapted["baseline"],
                 "test_difference_95": result.adapted["difference_95"], "base_model_test": result.current["model"], "config": config.to_dict()}
         result.installed = install(net, replace(new_spec, info=info))

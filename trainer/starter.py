@@ -28,7 +28,7 @@ from .features import extract
 from .harvest import LabeledPhoto, harvest
 from .heads import HeadConfig, logits
 from .train import (TrainConfig, base_spec, data_summary, default_extractor, evaluate_file, fit,
-                    inference_inputs, prepare_data, validation_routes)
+                    inference_inputs, learned, prepare_data, validation_routes)
 from .augment import IDENTITY
 
 VERSION = "starter-0.1"
@@ -54,8 +54,7 @@ def build(photos: list[LabeledPhoto], config: TrainConfig, out_dir: Path, cache:
     test_photos = [photos[i] for i in data.test]
     images, aux = inference_inputs(test_photos[:8], spec)
     max_diff = check(net, path, images, aux)
-    learned = data.train + data.val if config.members > 1 else data.train  # the baseline's median comes from them
-    result = evaluate_file(path, test_photos, [photos[i] for i in learned])
+    result = evaluate_file(path, test_photos, [photos[i] for i in learned(data, config.members)])
     info = {**spec.info, "test": result["model"], "baseline_test": result["baseline"],
             "test_difference_95": result["difference_95"],
             "per_body_test": result["per_body"], "validation": _json(fitted.report),
@@ -97,13 +96,12 @@ def measure(photos: list[LabeledPhoto], dev: list[LabeledPhoto], cache: Path,
         spec = replace(fitted.spec, input_size=config.input_size)
         dev_feats = extract(dev, [[IDENTITY]] * len(dev), spec, extractor, cache)
         dev_out = logits(fitted.heads, dev_feats)
-        routes = {mode: model_figures(estimate(fitted.spec, dev_out, dev_feats.aux, mode), dev_feats.fnumber,
-                                      dev_feats.focal35) for mode in ("dof", "exposure", "product")}
+        by_route = {mode: estimate(fitted.spec, dev_out, dev_feats.aux, mode) for mode in ("dof", "exposure", "product")}
+        routes = {mode: model_figures(est, dev_feats.fnumber, dev_feats.focal35) for mode, est in by_route.items()}
         train_rows = data.features.rows(data.train, identity_only=True)
-        chosen = estimate(fitted.spec, dev_out, dev_feats.aux)
         out[label] = {"validation": validation_routes(fitted, data), "combine": fitted.spec.combine,
                       "dev_only": routes[fitted.spec.combine], "dev_only_routes": routes,
-                      "dev_only_body_means": body_means(per_body([p.body for p in dev], chosen, dev_feats.fnumber,
+                      "dev_only_body_means": body_means(per_body([p.body for p in dev], by_route[fitted.spec.combine], dev_feats.fnumber,
                                                                  dev_feats.focal35)),
                       "dev_only_baseline": baseline_figures(train_rows.fnumber, train_rows.focal35,
                                                             dev_feats.fnumber, dev_feats.focal35)}

@@ -254,15 +254,21 @@ def truths(photos: Sequence[LabeledPhoto]) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray([p.fnumber for p in photos]), np.asarray([p.focal35 for p in photos])
 
 
+def learned(data: Prepared, members: int) -> list[int]:
+    """The labeled photos a model learned from: an ensemble (members > 1) learns from the
+    validation photos too, each member from those outside its own fold."""
+    return data.train + data.val if members > 1 else data.train
+
+
 def data_summary(photos: Sequence[LabeledPhoto], data: Prepared, members: int = 1) -> dict:
-    """What trained the model; an ensemble (members > 1) learns from validation photos too."""
-    learned = data.train + data.val if members > 1 else data.train
+    """What trained the model, and how the photos were split."""
+    taught = learned(data, members)
     bodies: dict[str, int] = {}
-    for i in learned:
+    for i in taught:
         bodies[photos[i].body] = bodies.get(photos[i].body, 0) + 1
     return {"photos": {"train": len(data.train), "validation": len(data.val), "test": len(data.test)},
             "members": members,
-            "train_rows_with_augmentation": int(np.isin(data.features.photo, learned).sum()),
+            "train_rows_with_augmentation": int(np.isin(data.features.photo, taught).sum()),
             "partial_labels": len(data.extra),  # crop factor unknown: FNumber and EV100 heads only
             "train_bodies": dict(sorted(bodies.items(), key=lambda kv: -kv[1]))}
 
