@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from photo_tagger.estimate import estimate  # noqa: E402
 from photo_tagger.trainer.augment import IDENTITY  # noqa: E402
-from photo_tagger.trainer.evaluate import model_figures  # noqa: E402
+from photo_tagger.trainer.evaluate import body_means, model_figures, per_body  # noqa: E402
 from photo_tagger.trainer.features import extract  # noqa: E402
 from photo_tagger.trainer.harvest import harvest  # noqa: E402
 from photo_tagger.trainer.heads import logits  # noqa: E402
@@ -41,8 +41,12 @@ def scores(config: TrainConfig, train, dev) -> dict:  # type: ignore[no-untyped-
     out = {}
     for name, rows in (("test", data.features.rows(data.test, identity_only=True)),
                        ("dev_only", extract(dev, [[IDENTITY]] * len(dev), fitted.spec, extractor, CACHE))):
-        out[name] = model_figures(estimate(fitted.spec, logits(fitted.heads, rows), rows.aux), rows.fnumber, rows.focal35)
+        estimates = estimate(fitted.spec, logits(fitted.heads, rows), rows.aux)
+        out[name] = model_figures(estimates, rows.fnumber, rows.focal35)
+    # each dev-only body one case: a 37-photo series from one compact must not decide alone
+    out["dev_only_body_means"] = body_means(per_body([p.body for p in dev], estimates, rows.fnumber, rows.focal35))
     out["spec"] = {k: getattr(fitted.spec, k) for k in ("combine", "temperature", "prior_weight", "confidence_shift")}
+    out["routes"] = fitted.report["routes_validation"]  # each FNumber route on the calibration photos
     return out
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .equivalent import to_fnumber
 from .modelspec import AUX_FEATURES, OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35, ModelSpec
 from .tolerance import ONE_STOP, WITHIN_20_PERCENT, Tolerance
 
@@ -273,7 +274,7 @@ def fnumber_distribution(
     """The FNumber distribution from depth of field, exposure, or both (spec.combine)."""
     mode = mode or spec.combine
     f_bins = np.asarray(spec.fnumber_bins)
-    dof = softmax(f_logits, spec.temperature.get("fnumber", 1.0))
+    dof = to_fnumber(spec, softmax(f_logits, spec.temperature.get("fnumber", 1.0)), aux)
     if mode == "dof":
         return dof
     ev = softmax(ev_logits, spec.temperature.get("ev100", 1.0))

@@ -13,7 +13,11 @@ from typing import Any
 from .errors import ModelError
 
 SPEC_KEY = "phototag.spec"
-FORMAT_VERSION = 3  # 2: adds the label prior (prior, prior_weight); 3: confidence_shift
+FORMAT_VERSION = 4  # 2: adds the label prior (prior, prior_weight); 3: confidence_shift;
+# 4: depth of field in equivalent-aperture units (dof_units, dof_bins, crop_prior)
+# A spec declares the oldest format that reads it right: one in FNumber units stays 3, so an
+# older phototag still reads it (it ignores the new fields, whose defaults it behaves like).
+BASE_FORMAT = 3
 
 INPUT_IMAGE = "image"
 INPUT_AUX = "aux"
@@ -35,6 +39,7 @@ AUX_FEATURES = (
 )
 
 COMBINE_MODES = ("dof", "exposure", "product")
+DOF_UNITS = ("fnumber", "equivalent")  # what the depth-of-field head predicts (equivalent.py)
 MAX_CONFIDENCE_SHIFT = 5.0  # log-odds: beyond it a confidence would say nothing of its photo
 
 
@@ -68,6 +73,12 @@ class ModelSpec:
     ev100_bins: tuple[float, ...]
     aux_features: tuple[str, ...] = AUX_FEATURES
     combine: str = "product"
+    # The depth-of-field head's units: "fnumber", or "equivalent" (N x crop factor) over
+    # dof_bins, converted with the body's crop factor, or for an unknown body over crop_prior
+    # ([crop factor, share] of the training photos).
+    dof_units: str = "fnumber"
+    dof_bins: tuple[float, ...] = ()
+    crop_prior: list[list[float]] = field(default_factory=list)
     temperature: dict[str, float] = field(default_factory=dict)
     bias: dict[str, list[list[float]]] = field(default_factory=dict)
     point: dict[str, str] = field(default_factory=dict)  # per target: "mode" (default) or "median"
@@ -81,7 +92,11 @@ class ModelSpec:
     # prior dilutes a sharp distribution; no temperature can undo that, one offset can.
     confidence_shift: dict[str, float] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
-    format_version: int = FORMAT_VERSION
+    format_version: int = BASE_FORMAT
+
+    def __post_init__(self) -> None:
+        if self.dof_units != "fnumber" and self.format_version < 4:
+            object.__setattr__(self, "format_version", 4)  # a format-3 reader would misread it
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -107,6 +122,9 @@ class ModelSpec:
                 ev100_bins=tuple(float(v) for v in raw["ev100_bins"]),
                 aux_features=tuple(raw.get("aux_features", AUX_FEATURES)),
                 combine=str(raw.get("combine", "product")),
+                dof_units=str(raw.get("dof_units", "fnumber")),
+                dof_bins=tuple(float(v) for v in raw.get("dof_bins", ())),
+                crop_prior=[[float(c), float(w)] for c, w in raw.get("crop_prior", [])],
                 temperature={k: float(v) for k, v in raw.get("temperature", {}).items()},
                 bias=raw.get("bias", {}),
                 point={str(k): str(v) for k, v in raw.get("point", {}).items()},
@@ -131,6 +149,7 @@ class ModelSpec:
             raise ModelError(f"model metadata has a confidence shift outside +-{MAX_CONFIDENCE_SHIFT}")
         if self.combine not in COMBINE_MODES:
             raise ModelError(f"unknown combine mode {self.combine!r}")
+        self._validate_dof()
         if tuple(self.aux_features) != AUX_FEATURES:
             raise ModelError("model expects auxiliary inputs this phototag does not provide")
         if self.input_size < 16 or len(self.mean) != 3 or len(self.std) != 3:
@@ -139,6 +158,17 @@ class ModelSpec:
             bins = getattr(self, name)
             if len(bins) < 2 or list(bins) != sorted(set(bins)) or min(bins) <= 0 and name != "ev100_bins":
                 raise ModelError(f"model metadata has unsorted or too few {name}")
+
+    def _validate_dof(self) -> None:
+        if self.dof_units not in DOF_UNITS:
+            raise ModelError(f"unknown depth-of-field units {self.dof_units!r}; upgrade phototag")
+        if self.dof_bins and (len(self.dof_bins) < 2 or list(self.dof_bins) != sorted(set(self.dof_bins))
+                              or min(self.dof_bins) <= 0):
+            raise ModelError("model metadata has unsorted or too few dof_bins")
+        if self.dof_units == "equivalent" and (
+                not self.crop_prior or any(len(r) != 2 or not r[0] > 0 or not r[1] >= 0 for r in self.crop_prior)
+                or not sum(r[1] for r in self.crop_prior) > 0):
+            raise ModelError("model metadata predicts equivalent apertures without a valid crop_prior")
 
     def _validate_prior(self) -> None:
         if not self.prior and not any(self.prior_weight.values()):

@@ -140,3 +140,19 @@ def test_a_ranking_interval_skips_resamples_where_one_side_has_nothing_to_rank()
     diff = difference_intervals(model, base, f_true, l_true, list(range(30)), trials=200)
     assert all(np.isfinite(v) for v in diff_of(diff))
     assert diff["focal35"]["auc"] == [0.5, 0.5]  # a perfect ranking (1.0) minus the constant's 0.5
+
+
+def test_the_card_says_what_the_heads_predict_and_read():
+    from dataclasses import replace
+
+    from photo_tagger.trainer.card import inputs_sentence
+    from photo_tagger.trainer.heads import HeadConfig
+    from photo_tagger.trainer.train import TrainConfig
+
+    shipped = inputs_sentence(TrainConfig().to_dict())
+    assert shipped.startswith("FNumber, ") and "crop factor and the exposure records are inputs" in shipped
+    physics = inputs_sentence(replace(TrainConfig(), dof_units="equivalent",
+                                      heads=HeadConfig(use_crop_input=False, ev_exposure_inputs=False)).to_dict())
+    assert physics.startswith("the equivalent aperture (FNumber x crop factor")
+    assert "crop factor and" not in physics and "reads no exposure time or ISO" in physics
+    assert inputs_sentence({}) == shipped  # a card from before the configuration was saved

@@ -213,3 +213,37 @@ def test_train_without_the_extra_explains_how_to_install(monkeypatch, tmp_path):
     result = CliRunner().invoke(train_command, [str(tmp_path)])
     assert result.exit_code == 1
     assert "pip install 'phototag[train]'" in result.output
+
+
+def test_a_model_in_equivalent_aperture_units_trains_exports_and_scans(tmp_path):
+    """The depth-of-field head learns N x crop (a full-frame f/2 photo and an APS-C f/1.4
+    one look alike), the file says so, and scan converts with each body's crop factor."""
+    from photo_tagger.equivalent import dof_bins
+    from photo_tagger.trainer.features import FeatureSet
+    from photo_tagger.trainer.heads import targets
+
+    root = make_library(tmp_path / "library")
+    config = TrainConfig(input_size=SIZE, crops=(1.0,), heads=HeadConfig(epochs=1), dof_units="equivalent")
+    from photo_tagger.trainer.train import base_spec
+
+    spec = base_spec("t", config)
+    aux = np.zeros((2, 9), np.float32)
+    aux[0, 7:] = (0.0, 1.0)
+    aux[1, 7:] = (0.0, 0.0)  # crop factor unknown: no depth-of-field label at all
+    rows = FeatureSet(np.zeros((2, 4), np.float32), aux, np.asarray([2.0, 2.0]), np.full(2, np.nan),
+                      np.full(2, np.nan), np.arange(2), np.ones(2, bool))
+    soft = targets(spec, rows, config.heads)[0].numpy()
+    assert dof_bins(spec)[soft[0].argmax()] == pytest.approx(2.0) and soft[1].sum() == 0.0
+    found = harvest([root], workers=1)
+    out = tmp_path / "model"
+    info = build(found.photos, config, out, out / "cache", name="eq.onnx", partial=found.partial)
+    assert info["export_max_abs_diff"] < 1e-3
+    predictor = Predictor(out / "eq.onnx", "cpu")
+    assert predictor.spec.dof_units == "equivalent"
+    crops = np.asarray(predictor.spec.crop_prior)  # the D7000's, as each photo's focal lengths give it
+    assert np.allclose(crops[:, 0], 1.5, atol=0.011) and crops[:, 1].sum() == pytest.approx(1.0, abs=1e-4)
+    images, aux = inference_inputs(found.photos[:2], predictor.spec)
+    assert all(1.0 <= e.fnumber <= 32.0 for e in predictor.predict(images, aux))
+    result = CliRunner().invoke(cli, ["scan", str(root), "--db", str(tmp_path / "t.db"),
+                                      "--model", str(out / "eq.onnx"), "--workers", "1"], catch_exceptions=False)
+    assert result.exit_code == 0 and "1 predicted" in result.output, result.output

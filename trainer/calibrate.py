@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..equivalent import dof_bins, dof_labels
 from ..estimate import distributions, estimate, shift_confidence, softmax
 from ..modelspec import COMBINE_MODES, OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35, ModelSpec
 from ..tolerance import ONE_STOP, WITHIN_20_PERCENT
@@ -49,6 +50,13 @@ def fit_temperature(logits: np.ndarray, index: np.ndarray) -> float:
     """The temperature with the lowest negative log-likelihood of the true bin."""
     scores = [nll(softmax(logits, t), index) for t in TEMPERATURES]
     return float(TEMPERATURES[int(np.argmin(scores))])
+
+
+def _dof_temperature(spec: ModelSpec, logits: np.ndarray, f_true: np.ndarray, aux: np.ndarray) -> float:
+    """The depth-of-field head's temperature, on the rows whose label exists in its units."""
+    labels = dof_labels(spec, f_true, aux)
+    known = ~np.isnan(labels)
+    return fit_temperature(logits[known], nearest(dof_bins(spec), labels[known])) if known.any() else 1.0
 
 
 def route_scores(spec: ModelSpec, outputs: dict[str, np.ndarray], aux: np.ndarray,
@@ -93,7 +101,7 @@ def calibrate(spec: ModelSpec, outputs: dict[str, np.ndarray], aux: np.ndarray,
     f_bins, l_bins, e_bins = (np.asarray(b) for b in (spec.fnumber_bins, spec.focal35_bins, spec.ev100_bins))
     has_ev = ~np.isnan(ev_true)
     temps = {
-        "fnumber": fit_temperature(outputs[OUTPUT_FNUMBER], nearest(f_bins, f_true)),
+        "fnumber": _dof_temperature(spec, outputs[OUTPUT_FNUMBER], f_true, aux),
         "focal35": fit_temperature(outputs[OUTPUT_FOCAL35], nearest(l_bins, l_true)),
         "ev100": fit_temperature(outputs[OUTPUT_EV100][has_ev], nearest(e_bins, ev_true[has_ev], log=False))
         if has_ev.any() else 1.0,

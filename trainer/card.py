@@ -122,6 +122,18 @@ def trained_on(data: dict) -> str:
             f"(checkpoint, temperatures, biases, route), {photos['test']} held out for test; {rows}")
 
 
+def inputs_sentence(config: dict) -> str:
+    """What the heads predict and read, from the resolved training configuration."""
+    heads = config.get("heads", {})
+    dof = ("the equivalent aperture (FNumber x crop factor, converted back with the body's)"
+           if config.get("dof_units") == "equivalent" else "FNumber")
+    crop = "the body's crop factor and " if heads.get("use_crop_input", True) else ""
+    ev = "" if heads.get("ev_exposure_inputs", True) else (
+        " The EV100 head reads no exposure time or ISO: it judges the scene's light from the pixels.")
+    return (f"{dof}, 35 mm-equivalent focal length and scene EV100 bins; {crop}the exposure records "
+            f"are inputs.{ev}")
+
+
 def markdown(name: str, info: dict) -> str:
     """The card's Markdown; every figure comes from `info`, nothing is typed by hand."""
     data = info["training_data"]
@@ -131,8 +143,7 @@ def markdown(name: str, info: dict) -> str:
         *([f"Version `{info['model_version']}`: what `phototag models` shows and the database "
            "records beside each estimate.", ""] if info.get("model_version") else []),
         f"Backbone {info.get('backbone')} (ImageNet-pretrained, frozen) with linear heads over "
-        "FNumber, 35 mm-equivalent focal length and scene EV100 bins; the body's crop factor and "
-        "exposure records are inputs.", "",
+        f"{inputs_sentence(info.get('config', {}))}", "",
         "## Trained on", "",
         trained_on(data),
         *([f"{data['partial_labels']} more photos whose body's crop factor could not be resolved trained "

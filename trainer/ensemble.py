@@ -70,8 +70,7 @@ def ensemble_calibration_set(data: Prepared, base: ModelSpec, config: TrainConfi
         raise ValueError(f"a {k}-member ensemble needs at least 3 non-empty folds, got {len(parts)}")
     inits = member_inits(init, len(parts))
     labels = data.features.rows(pool(data), identity_only=True)
-    if config.label_prior:
-        base = replace(base, prior=label_prior.build(base, labels.fnumber, labels.focal35, labels.aux))
+    base = label_prior.with_priors(base, labels, config.label_prior)
     fitted = [_member(data, base, config, [], parts[m], inits[m], m) for m in range(len(parts))]
     outputs: list[dict[str, np.ndarray]] = []
     rows: list[FeatureSet] = []

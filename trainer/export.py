@@ -107,6 +107,11 @@ def head_members(path: Path) -> int:
     return len({n[len(prefix):].split(".")[0] for n in names if n.startswith(prefix)}) or 1
 
 
+# Buffers added after models were shipped; absent from an older file, their default (all ones,
+# every input used) is what that file's network did.
+DEFAULTED = {"ev_aux_mask"}
+
+
 def heads_from_onnx(path: Path, template: Heads | HeadEnsemble) -> Heads | HeadEnsemble:
     """Load the heads' weights from an exported file's initializers (to adapt, not start over)."""
     import onnx
@@ -119,6 +124,8 @@ def heads_from_onnx(path: Path, template: Heads | HeadEnsemble) -> Heads | HeadE
         array = found.get(HEAD_PREFIX + name)
         if array is None:
             array = _deduplicated(found, name)
+        if array is None and name.rsplit(".", 1)[-1] in DEFAULTED:
+            array = value.numpy()  # a file from before the buffer existed: the behaviour it had
         if array is None or tuple(array.shape) != tuple(value.shape):
             raise KeyError(f"{path.name} has no head weight {HEAD_PREFIX + name} of shape {tuple(value.shape)}")
         state[name] = torch.from_numpy(array.copy())

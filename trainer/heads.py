@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..modelspec import ModelSpec
+from ..equivalent import dof_bins, dof_labels
+from ..modelspec import AUX_FEATURES, ModelSpec
 from .features import FeatureSet
 
 TARGETS = ("fnumber", "focal35", "ev100")
@@ -33,6 +34,10 @@ class HeadConfig:
     sigma_focal35: float = 0.12  # natural log
     sigma_ev100: float = 0.6  # EV
     use_crop_input: bool = True
+    # False: the EV100 head does not see exposure time or ISO. With them it can read the scene's
+    # EV off the settings by assuming the training photos' typical aperture, and the exposure
+    # route then returns that assumption (an iPhone 7 at ISO 25 came out f/3.5 for f/1.8).
+    ev_exposure_inputs: bool = True
     seed: int = 0
 
 
@@ -46,6 +51,7 @@ class Heads(nn.Module):
         self.register_buffer("aux_mean", torch.zeros(aux_dim))
         self.register_buffer("aux_std", torch.ones(aux_dim))
         self.register_buffer("aux_mask", torch.ones(aux_dim))
+        self.register_buffer("ev_aux_mask", torch.ones(aux_dim))  # the EV100 head's own inputs
         self.dropout = nn.Dropout(dropout)
         self.fnumber = nn.Linear(feat_dim + aux_dim, sizes["fnumber"])
         self.focal35 = nn.Linear(feat_dim + aux_dim, sizes["focal35"])
@@ -53,9 +59,10 @@ class Heads(nn.Module):
 
     def forward(self, features: torch.Tensor, aux: torch.Tensor) -> tuple[torch.Tensor, ...]:
         # dropout on the image features only: the body's records are few and always reliable
-        x = torch.cat([self.dropout((features - self.feat_mean) / self.feat_std),
-                       (aux - self.aux_mean) / self.aux_std * self.aux_mask], dim=1)
-        return self.fnumber(x), self.focal35(x), self.ev100(x)
+        image = self.dropout((features - self.feat_mean) / self.feat_std)
+        body = (aux - self.aux_mean) / self.aux_std * self.aux_mask
+        x = torch.cat([image, body], dim=1)
+        return self.fnumber(x), self.focal35(x), self.ev100(torch.cat([image, body * self.ev_aux_mask], dim=1))
 
 
 class HeadEnsemble(nn.Module):
@@ -83,15 +90,16 @@ def new_heads(spec: ModelSpec, train: FeatureSet, config: HeadConfig) -> Heads:
     heads.aux_mean.copy_(torch.from_numpy(train.aux.mean(0)))
     heads.aux_std.copy_(torch.from_numpy(train.aux.std(0) + 1e-2))
     if not config.use_crop_input:
-        from ..modelspec import AUX_FEATURES
-
         for name in ("log2_crop_factor", "has_crop_factor"):
             heads.aux_mask[AUX_FEATURES.index(name)] = 0.0
+    if not config.ev_exposure_inputs:
+        for name in ("log2_exposure_time", "has_exposure_time", "log2_iso_over_100", "has_iso"):
+            heads.ev_aux_mask[AUX_FEATURES.index(name)] = 0.0
     return heads
 
 
 def bin_sizes(spec: ModelSpec) -> dict[str, int]:
-    return {"fnumber": len(spec.fnumber_bins), "focal35": len(spec.focal35_bins), "ev100": len(spec.ev100_bins)}
+    return {"fnumber": len(dof_bins(spec)), "focal35": len(spec.focal35_bins), "ev100": len(spec.ev100_bins)}
 
 
 def soft_targets(values: np.ndarray, bins: np.ndarray, sigma: float, log: bool) -> np.ndarray:
@@ -105,9 +113,10 @@ def soft_targets(values: np.ndarray, bins: np.ndarray, sigma: float, log: bool) 
 
 
 def targets(spec: ModelSpec, data: FeatureSet, config: HeadConfig) -> list[torch.Tensor]:
-    # sigma for FNumber is given in stops; one stop is ln(sqrt 2) in ln N
+    # sigma for FNumber is given in stops; one stop is ln(sqrt 2) in ln N (and in ln N x crop)
+    dof = dof_labels(spec, data.fnumber, data.aux)
     return [
-        torch.from_numpy(soft_targets(data.fnumber, np.asarray(spec.fnumber_bins), config.sigma_fnumber * np.log(2) / 2, True)),
+        torch.from_numpy(soft_targets(dof, dof_bins(spec), config.sigma_fnumber * np.log(2) / 2, True)),
         torch.from_numpy(soft_targets(data.focal35, np.asarray(spec.focal35_bins), config.sigma_focal35, True)),
         torch.from_numpy(soft_targets(data.ev100, np.asarray(spec.ev100_bins), config.sigma_ev100, False)),
     ]
@@ -128,8 +137,7 @@ def losses(heads: Heads, data: tuple[torch.Tensor, torch.Tensor, list[torch.Tens
 
 
 def penalty(heads: Heads | HeadEnsemble) -> torch.Tensor:
-    """L2 on the image-feature weights only: the nine body records cannot overfit, and the
-    EV100 head needs large weights on exposure time and ISO."""
+    """L2 on the image-feature weights only: the nine body records cannot overfit."""
     if isinstance(heads, HeadEnsemble):
         return sum(penalty(member) for member in heads.members)  # type: ignore[return-value]
     width = heads.feat_mean.shape[0]

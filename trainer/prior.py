@@ -9,11 +9,14 @@ sensor-size class, and smoothed toward the overall one where a class has few pho
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from dataclasses import replace
 
 import numpy as np
 
+from ..equivalent import crop_prior
 from ..estimate import sensor_class
 from ..modelspec import ModelSpec
+from .features import FeatureSet
 
 # Upper crop factors of the classes: full frame and larger | APS-C, Four Thirds | 1-inch and
 # bridge cameras | small-sensor compacts and phones. A last row serves an unknown crop factor.
@@ -69,3 +72,13 @@ def leave_group_out(spec: ModelSpec, fnumber: np.ndarray, focal35: np.ndarray, a
         for target in out:
             out[target].append(np.asarray(cache[group][target][cls]))
     return {target: np.stack(rows) for target, rows in out.items()}
+
+
+def with_priors(spec: ModelSpec, labels: FeatureSet, label_prior: bool) -> ModelSpec:
+    """The spec with what the training labels say of sensors: the label prior (when asked)
+    and, for a head in equivalent-aperture units, the crop factors an unknown body averages over."""
+    if label_prior:
+        spec = replace(spec, prior=build(spec, labels.fnumber, labels.focal35, labels.aux))
+    if spec.dof_units == "equivalent":
+        spec = replace(spec, crop_prior=crop_prior(labels.aux))
+    return spec

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..estimate import prior_rows
 from ..infer import Predictor
-from ..modelspec import ModelSpec, default_spec
+from ..modelspec import ModelSpec, default_spec, third_stop_bins
 from ..preprocess import prepare
 from . import calibrate as calib
 from . import prior as label_prior
@@ -57,6 +57,7 @@ class TrainConfig:
     label_prior: bool = True  # mix the sensor-size label prior in where calibration says it helps (prior.py)
     partial_labels: bool = True  # photos with an unknown crop factor train the FNumber and EV100 heads
     members: int = 1  # >1: a cross-fitted ensemble of heads over the non-test photos (ensemble.py)
+    dof_units: str = "fnumber"  # "equivalent": the depth-of-field head predicts N x crop (equivalent.py)
     heads: HeadConfig = field(default_factory=HeadConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
@@ -150,8 +151,7 @@ def calibration_set(data: Prepared, base: ModelSpec, config: TrainConfig,
     train_rows = data.features.rows(data.fitting)
     val_rows = data.features.rows(data.val, identity_only=True)
     labels = data.features.rows(data.train, identity_only=True)
-    if config.label_prior:
-        base = replace(base, prior=label_prior.build(base, labels.fnumber, labels.focal35, labels.aux))
+    base = label_prior.with_priors(base, labels, config.label_prior)
     heads, history = train_heads(base, train_rows, val_rows, config.heads, init)
     outputs, rows = logits(heads, val_rows), val_rows
     priors = None
@@ -278,4 +278,7 @@ def default_extractor(config: TrainConfig, cache_dir: Path) -> Extractor:
 
 
 def base_spec(version: str, config: TrainConfig) -> ModelSpec:
-    return replace(default_spec(version, config.input_size), info={"backbone": f"efficientnet-{config.backbone}"})
+    spec = replace(default_spec(version, config.input_size), info={"backbone": f"efficientnet-{config.backbone}"})
+    if config.dof_units == "equivalent":  # f/1 on full frame to f/8 behind a crop factor of 16
+        spec = replace(spec, dof_units="equivalent", dof_bins=tuple(third_stop_bins(0, 42)))
+    return spec
