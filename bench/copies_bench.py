@@ -12,7 +12,9 @@ model's own, since this code built it).
 
 Printed per kind of copy: the FNumber and focal-length figures on the copies next to the
 originals', the median change of the estimate (stops; percent), and the share of photos
-whose estimate moved by more than a third of a stop (FNumber) or 10% (focal length).
+whose estimate moved by more than a third of a stop (FNumber) or 10% (focal length), over
+all photos and (columns "if written") over those whose original estimate is confident
+enough for `--write-exif` to write it (DEFAULT_MIN_CONFIDENCE): which estimates move?
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from photo_tagger.trainer.harvest import LabeledPhoto, harvest  # noqa: E402
 from photo_tagger.trainer.split import split  # noqa: E402
 from photo_tagger.trainer.starter import SHIPPED, index_paths  # noqa: E402
 from photo_tagger.trainer.train import truths  # noqa: E402
+from photo_tagger.writeback import DEFAULT_MIN_CONFIDENCE  # noqa: E402
 
 Copier = Callable[[bytes], bytes]
 
@@ -93,15 +96,22 @@ def main() -> None:
     f_true, l_true = truths(photos)
     base = run(predictor, photos, None)
     print(f"{len(photos)} {args.photos} photos, model {predictor.spec.model_version}")
-    print(f"{'copy':28}{'F 1 stop':>9}{'F conf':>8}{'F moved':>9}{'>1/3 st':>9}"
-          f"{'L 20%':>7}{'L conf':>8}{'L moved':>9}{'>10%':>7}")
+    sure_f, sure_l = base[1] >= DEFAULT_MIN_CONFIDENCE, base[3] >= DEFAULT_MIN_CONFIDENCE
+    print(f"written at --min-confidence {DEFAULT_MIN_CONFIDENCE}: FNumber {sure_f.sum()}, focal {sure_l.sum()} photos")
+    print(f"{'copy':28}{'F 1 stop':>9}{'F conf':>8}{'F moved':>9}{'>1/3 st':>9}{'if written':>11}"
+          f"{'L 20%':>7}{'L conf':>8}{'L moved':>9}{'>10%':>7}{'if written':>11}")
     for label, copier in {"original": None, **COPIES}.items():
         f, fc, l, lc = base if copier is None else run(predictor, photos, copier)
         f_moved = np.abs(np.log2(f / base[0])) * 2  # stops
         l_moved = np.abs(l / base[2] - 1) * 100
         print(f"{label:28}{ONE_STOP.hits(f, f_true).mean():>9.2f}{fc.mean():>8.2f}{np.median(f_moved):>9.2f}"
-              f"{(f_moved > 1 / 3 + 1e-9).mean():>9.2f}{WITHIN_20_PERCENT.hits(l, l_true).mean():>7.2f}"
-              f"{lc.mean():>8.2f}{np.median(l_moved):>8.1f}%{(l_moved > 10).mean():>7.2f}")
+              f"{(f_moved > 1 / 3 + 1e-9).mean():>9.2f}{_share(f_moved > 1 / 3 + 1e-9, sure_f):>11}"
+              f"{WITHIN_20_PERCENT.hits(l, l_true).mean():>7.2f}"
+              f"{lc.mean():>8.2f}{np.median(l_moved):>8.1f}%{(l_moved > 10).mean():>7.2f}{_share(l_moved > 10, sure_l):>11}")
+
+
+def _share(moved: np.ndarray, among: np.ndarray) -> str:
+    return f"{moved[among].mean():.2f}" if among.any() else "-"
 
 
 if __name__ == "__main__":

@@ -227,6 +227,8 @@ def test_a_model_in_equivalent_aperture_units_trains_exports_and_scans(tmp_path)
     from photo_tagger.trainer.train import base_spec
 
     spec = base_spec("t", config)
+    with pytest.raises(ValueError, match="dof_units"):
+        base_spec("t", replace(config, dof_units="equivalant"))
     aux = np.zeros((2, 9), np.float32)
     aux[0, 7:] = (0.0, 1.0)
     aux[1, 7:] = (0.0, 0.0)  # crop factor unknown: no depth-of-field label at all

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..estimate import prior_rows
 from ..infer import Predictor
-from ..modelspec import ModelSpec, default_spec, third_stop_bins
+from ..modelspec import DOF_UNITS, ModelSpec, default_spec, third_stop_bins
 from ..preprocess import prepare
 from . import calibrate as calib
 from . import prior as label_prior
@@ -278,6 +278,8 @@ def default_extractor(config: TrainConfig, cache_dir: Path) -> Extractor:
 
 
 def base_spec(version: str, config: TrainConfig) -> ModelSpec:
+    if config.dof_units not in DOF_UNITS:
+        raise ValueError(f"dof_units must be one of {DOF_UNITS}, not {config.dof_units!r}")
     spec = replace(default_spec(version, config.input_size), info={"backbone": f"efficientnet-{config.backbone}"})
     if config.dof_units == "equivalent":  # f/1 on full frame to f/8 behind a crop factor of 16
         spec = replace(spec, dof_units="equivalent", dof_bins=tuple(third_stop_bins(0, 42)))
