@@ -50,6 +50,17 @@ def scores(config: TrainConfig, train, dev) -> dict:  # type: ignore[no-untyped-
     return out
 
 
+def load(data_dir: Path):  # type: ignore[no-untyped-def]
+    """The `train` photos (a Harvest, partial labels included) and the dev-only photos."""
+    return harvest(index_paths(data_dir, "train")), harvest(index_paths(data_dir, "dev-only")).photos
+
+
+def line(row: dict) -> str:
+    """One run's SHOWN figures on its test split and on the dev-only photos."""
+    return "  ".join(f"{split} " + " ".join(f"{row[split][t][k]:.3g}" for t, k in SHOWN)
+                     for split in ("test", "dev_only"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("data_dir", type=Path)
@@ -57,16 +68,12 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=5)
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args()
-    train = harvest(index_paths(args.data_dir, "train"))
-    dev = harvest(index_paths(args.data_dir, "dev-only")).photos
+    train, dev = load(args.data_dir)
     results: dict = {}
     for seed in args.seeds:
         for label, members in (("single", 1), (f"{args.members} members", args.members)):
             results[f"{label}, seed {seed}"] = scores(TrainConfig(seed=seed, members=members), train, dev)
-            row = results[f"{label}, seed {seed}"]
-            print(f"{label:>10} seed {seed}: " + "  ".join(
-                f"{split} " + " ".join(f"{row[split][t][k]:.3g}" for t, k in SHOWN) for split in ("test", "dev_only")),
-                flush=True)
+            print(f"{label:>10} seed {seed}: " + line(results[f"{label}, seed {seed}"]), flush=True)
     print("columns per split: " + ", ".join(f"{t} {k}" for t, k in SHOWN))
     for label in ("single", f"{args.members} members"):
         runs = [results[f"{label}, seed {s}"]["dev_only"] for s in args.seeds]
