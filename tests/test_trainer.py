@@ -215,7 +215,7 @@ def test_train_without_the_extra_explains_how_to_install(monkeypatch, tmp_path):
     assert "pip install 'phototag[train]'" in result.output
 
 
-def test_a_model_in_equivalent_aperture_units_trains_exports_and_scans(tmp_path):
+def test_a_model_in_equivalent_aperture_units_trains_exports_and_scans(tmp_path, phototag_home):
     """The depth-of-field head learns N x crop (a full-frame f/2 photo and an APS-C f/1.4
     one look alike), the file says so, and scan converts with each body's crop factor."""
     from photo_tagger.equivalent import dof_bins
@@ -249,3 +249,9 @@ def test_a_model_in_equivalent_aperture_units_trains_exports_and_scans(tmp_path)
     result = CliRunner().invoke(cli, ["scan", str(root), "--db", str(tmp_path / "t.db"),
                                       "--model", str(out / "eq.onnx"), "--workers", "1"], catch_exceptions=False)
     assert result.exit_code == 0 and "1 predicted" in result.output, result.output
+    # self-calibration adapts it in its own units, with the library's own crop factors
+    result = CliRunner().invoke(train_command, [str(root), "--min-photos", "5", "--epochs", "3",
+                                                "--model", str(out / "eq.onnx"), "--workers", "1"])
+    assert result.exit_code == 0 and "adapted" in result.output, result.output
+    adapted = list((phototag_home / "runs").glob("*/*.onnx")) + list((phototag_home / "models").glob("*.onnx"))
+    assert adapted and all(Predictor(m, "cpu").spec.dof_units == "equivalent" for m in adapted)
