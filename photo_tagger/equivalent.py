@@ -70,12 +70,13 @@ def to_fnumber(spec: ModelSpec, probs: np.ndarray, aux: np.ndarray) -> np.ndarra
     """The depth-of-field distribution over the FNumber bins, whatever units the head used."""
     if spec.dof_units != "equivalent":
         return probs
-    crops = crop_factors(aux)
-    out = np.empty((len(probs), len(spec.fnumber_bins)))
+    crops = np.round(crop_factors(aux), 4)  # rows of one body share one transfer matrix
+    eq_bins, f_bins = dof_bins(spec), np.asarray(spec.fnumber_bins)
+    out = np.empty((len(probs), len(f_bins)))
     known = ~np.isnan(crops)
-    for crop in np.unique(np.round(crops[known], 4)):
-        rows = known & (np.round(crops, 4) == crop)
-        out[rows] = probs[rows] @ transfer(dof_bins(spec), np.asarray(spec.fnumber_bins), float(crop))
+    for crop in np.unique(crops[known]):
+        rows = crops == crop
+        out[rows] = probs[rows] @ transfer(eq_bins, f_bins, float(crop))
     if (~known).any():
         out[~known] = probs[~known] @ unknown_crop_transfer(spec)
     return out

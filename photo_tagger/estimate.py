@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .equivalent import to_fnumber
+from .equivalent import crop_factors, to_fnumber
 from .modelspec import AUX_FEATURES, OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35, ModelSpec
 from .tolerance import ONE_STOP, WITHIN_20_PERCENT, Tolerance
 
@@ -20,8 +20,6 @@ _T = AUX_FEATURES.index("log2_exposure_time")
 _HAS_T = AUX_FEATURES.index("has_exposure_time")
 _ISO = AUX_FEATURES.index("log2_iso_over_100")
 _HAS_ISO = AUX_FEATURES.index("has_iso")
-_CROP = AUX_FEATURES.index("log2_crop_factor")
-_HAS_CROP = AUX_FEATURES.index("has_crop_factor")
 
 
 @dataclass(frozen=True)
@@ -302,8 +300,9 @@ def apply_bias(values: np.ndarray, table: list[list[float]] | None) -> np.ndarra
 def sensor_class(aux: np.ndarray, bounds: Sequence[float]) -> np.ndarray:
     """Each row's sensor-size class by crop factor (index into bounds; len(bounds) + 1 where
     the crop factor is unknown). The trainer's prior and inference share this one rule."""
-    cls = np.searchsorted(np.asarray(bounds, dtype=np.float64), np.exp2(aux[:, _CROP].astype(np.float64)))
-    return np.where(aux[:, _HAS_CROP] > 0, cls, len(bounds) + 1)
+    crops = crop_factors(aux)
+    cls = np.searchsorted(np.asarray(bounds, dtype=np.float64), np.nan_to_num(crops))
+    return np.where(np.isnan(crops), len(bounds) + 1, cls)
 
 
 def prior_rows(spec: ModelSpec, target: str, aux: np.ndarray) -> np.ndarray | None:

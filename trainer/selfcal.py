@@ -116,7 +116,7 @@ def _adapt(found: Harvest, base_path: Path, spec: ModelSpec, config: TrainConfig
     After fine-tuning, the heads are fitted and calibrated again (train.fit, out-of-fold as
     always) on the tuned backbone's features, so the spec matches the exported network.
     """
-    extractor, init = _start_from(base_path, config, run_dir / "cache")
+    extractor, init = _start_from(base_path, spec, config, run_dir / "cache")
     backbone = base_backbone(base_path, spec, config.backbone)
     data = prepare_data(found.photos, config, extractor, run_dir / "cache", partial=found.partial)
     if not (data.val and data.test):
@@ -153,8 +153,9 @@ def _variant(spec) -> str:  # type: ignore[no-untyped-def]
     return str(spec.info.get("backbone", "efficientnet-lite0")).replace("efficientnet-", "")
 
 
-def _start_from(base: Path, config: TrainConfig, cache: Path) -> tuple[Extractor, object]:
-    """The base model's own features and heads when it has them, else the bare backbone."""
+def _start_from(base: Path, spec: ModelSpec, config: TrainConfig, cache: Path) -> tuple[Extractor, object]:
+    """The base model's own features and heads when it has them, else the bare backbone
+    (spec: the base's; config.members: its member count, as self_calibrate read it)."""
     try:
         extractor = Extractor(base, FEATURES_OUTPUT)
     except ValueError:
@@ -162,8 +163,7 @@ def _start_from(base: Path, config: TrainConfig, cache: Path) -> tuple[Extractor
     try:
         from .heads import HeadEnsemble, Heads, bin_sizes
 
-        sizes = bin_sizes(Predictor(base, "cpu").spec)
-        k = head_members(base)
+        sizes, k = bin_sizes(spec), config.members
         template = Heads(1280, 9, sizes) if k == 1 else HeadEnsemble([Heads(1280, 9, sizes) for _ in range(k)])
         return extractor, heads_from_onnx(base, template)
     except KeyError as exc:
