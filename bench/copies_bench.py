@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import io
 import sys
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -100,6 +101,7 @@ def main() -> None:
     print(f"written at --min-confidence {DEFAULT_MIN_CONFIDENCE}: FNumber {sure_f.sum()}, focal {sure_l.sum()} photos")
     print(f"{'copy':28}{'F 1 stop':>9}{'F conf':>8}{'F moved':>9}{'>1/3 st':>9}{'if written':>11}"
           f"{'L 20%':>7}{'L conf':>8}{'L moved':>9}{'>10%':>7}{'if written':>11}")
+    movers: dict[str, Counter] = {}
     for label, copier in {"original": None, **COPIES}.items():
         f, fc, l, lc = base if copier is None else run(predictor, photos, copier)
         f_moved = np.abs(np.log2(f / base[0])) * 2  # stops
@@ -108,6 +110,11 @@ def main() -> None:
               f"{(f_moved > 1 / 3 + 1e-9).mean():>9.2f}{_share(f_moved > 1 / 3 + 1e-9, sure_f):>11}"
               f"{WITHIN_20_PERCENT.hits(l, l_true).mean():>7.2f}"
               f"{lc.mean():>8.2f}{np.median(l_moved):>8.1f}%{(l_moved > 10).mean():>7.2f}{_share(l_moved > 10, sure_l):>11}")
+        movers[label] = Counter(photos[i].body for i in np.flatnonzero(f_moved > 1 / 3 + 1e-9))
+    print("bodies whose FNumber moved more than 1/3 stop:")
+    for label, bodies in movers.items():
+        if bodies:
+            print(f"  {label}: " + ", ".join(f"{b} ({n})" for b, n in bodies.most_common()))
 
 
 def _share(moved: np.ndarray, among: np.ndarray) -> str:
