@@ -14,6 +14,7 @@ import numpy as np
 
 from .equivalent import crop_factors, to_fnumber
 from .modelspec import AUX_FEATURES, OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35, ModelSpec
+from .modelspec import POINT_RULES as POINT_RULE_NAMES
 from .tolerance import ONE_STOP, WITHIN_20_PERCENT, Tolerance
 
 _T = AUX_FEATURES.index("log2_exposure_time")
@@ -217,17 +218,36 @@ def point_and_confidence(
     return refined, mass[np.arange(len(best)), best]
 
 
-def median_point(probs: np.ndarray, bins: np.ndarray, tolerance: Tolerance) -> tuple[np.ndarray, np.ndarray]:
-    """The estimate puts the window's centre on the distribution's median in log space (for
-    a symmetric tolerance: the median itself); confidence is the mass within tolerance of
-    it. Robust where a broad distribution has two peaks far apart."""
+def log_median(probs: np.ndarray, bins: np.ndarray) -> np.ndarray:
+    """Each row's median in log space, interpolated within its bin."""
     log_bins = np.log(bins)
     cumulative = np.cumsum(probs, axis=-1)
     rows = np.arange(len(probs))
     index = np.minimum((cumulative < 0.5).sum(-1), len(bins) - 1)
     before = np.where(index > 0, cumulative[rows, np.maximum(index - 1, 0)], 0.0)
     fraction = np.clip((0.5 - before) / np.maximum(probs[rows, index], 1e-12), 0.0, 1.0)
-    value = np.exp(log_bins[index] + (fraction - 0.5) * np.diff(log_bins).mean() - tolerance.centre)
+    return log_bins[index] + (fraction - 0.5) * np.diff(log_bins).mean()
+
+
+def median_point(probs: np.ndarray, bins: np.ndarray, tolerance: Tolerance) -> tuple[np.ndarray, np.ndarray]:
+    """The estimate puts the window's centre on the distribution's median in log space (for
+    a symmetric tolerance: the median itself); confidence is the mass within tolerance of
+    it. Robust where a broad distribution has two peaks far apart."""
+    value = np.exp(log_median(probs, bins) - tolerance.centre)
+    return value, mass_around(probs, bins, value, tolerance)
+
+
+def mape_point(probs: np.ndarray, bins: np.ndarray, tolerance: Tolerance) -> tuple[np.ndarray, np.ndarray]:
+    """The estimate with the least expected percentage error: the median with each bin
+    weighted by 1/value, since an error counts in proportion to the true value it misses.
+
+    Where a zoom's distribution has a wide and a long peak, the window mode may pick the
+    long one and miss a wide shot by 200%; this rule leans to the short side, where a miss
+    costs at most 100%. Confidence is the mass within tolerance of it.
+    """
+    weighted = probs / bins[None, :]
+    weighted = weighted / np.maximum(weighted.sum(-1, keepdims=True), 1e-300)
+    value = np.exp(log_median(weighted, bins))
     return value, mass_around(probs, bins, value, tolerance)
 
 
@@ -237,7 +257,8 @@ def mass_around(probs: np.ndarray, bins: np.ndarray, values: np.ndarray, toleran
     return (probs * inside).sum(-1)
 
 
-POINT_RULES = {"mode": point_and_confidence, "median": median_point}
+POINT_RULES = {"mode": point_and_confidence, "median": median_point, "mape": mape_point}
+assert tuple(POINT_RULES) == POINT_RULE_NAMES
 
 
 def point_for(spec: ModelSpec, target: str, probs: np.ndarray, bins: np.ndarray,

@@ -39,6 +39,7 @@ AUX_FEATURES = (
 )
 
 COMBINE_MODES = ("dof", "exposure", "product")
+POINT_RULES = ("mode", "median", "mape")  # how an estimate is read off a distribution (estimate.py)
 DOF_UNITS = ("fnumber", "equivalent")  # what the depth-of-field head predicts (equivalent.py)
 MAX_CONFIDENCE_SHIFT = 5.0  # log-odds: beyond it a confidence would say nothing of its photo
 
@@ -81,7 +82,8 @@ class ModelSpec:
     crop_prior: list[list[float]] = field(default_factory=list)
     temperature: dict[str, float] = field(default_factory=dict)
     bias: dict[str, list[list[float]]] = field(default_factory=dict)
-    point: dict[str, str] = field(default_factory=dict)  # per target: "mode" (default) or "median"
+    # per target: "mode" (default), "median" or "mape" (estimate.POINT_RULES)
+    point: dict[str, str] = field(default_factory=dict)
     # The training labels' distribution per sensor-size class ({"crop_bounds": [...], target:
     # one row per class plus a last row for an unknown crop factor}); each target's estimate
     # mixes it in with its prior_weight, chosen on calibration photos (0: not at all).
@@ -142,7 +144,7 @@ class ModelSpec:
         return spec
 
     def validate(self) -> None:
-        if any(rule not in ("mode", "median") for rule in self.point.values()):
+        if any(rule not in POINT_RULES for rule in self.point.values()):
             raise ModelError(f"unknown point rule in {self.point}; upgrade phototag")
         self._validate_prior()
         if any(not abs(v) <= MAX_CONFIDENCE_SHIFT for v in self.confidence_shift.values()):

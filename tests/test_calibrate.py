@@ -118,3 +118,35 @@ def test_a_few_photos_move_the_shift_less_than_many_saying_the_same():
     large = calib.fit_confidence_shift(*many)["fnumber"]
     assert 0.0 < small < large - 0.3
     assert large == calib.SHIFTS[-1]  # every estimate right: as far as the grid goes
+
+
+def test_point_score_puts_a_rule_ahead_of_the_baseline_only_where_its_figures_are():
+    base = {"within_20_percent": 0.4, "mape": 30.0, "mae": 20.0, "msle": 0.4, "mse": 900.0}
+    assert calib.point_score(base, base, "focal35") == 0.0
+    better = {**base, "mape": 15.0}  # half the percentage error, the rest equal
+    assert calib.point_score(better, base, "focal35") == pytest.approx(np.log(0.5) / 5, abs=1e-4)
+    worse_hits = {**base, "within_20_percent": 0.2}
+    assert calib.point_score(worse_hits, base, "focal35") == pytest.approx(np.log(2.0) / 5, abs=1e-4)
+
+
+def test_calibration_picks_each_targets_point_rule_from_the_allowed_ones(monkeypatch):
+    """Focal lengths of zoom shots, each distribution split between the true wide end and a
+    false long end: the window mode takes the long peak where it is a little heavier and
+    misses by 300%; the MAPE rule stays short and beats the baseline, so it is chosen; with
+    only the mode allowed, calibration keeps the mode."""
+    rng = np.random.default_rng(5)
+    spec, outputs, aux, f_true, l_true = _rows(rng, 200, hit_rate=1.0, peak=0.9)
+    l_bins = np.asarray(spec.focal35_bins)
+    wide = np.full(200, int(np.argmin(abs(l_bins - 28))))
+    long = np.full(200, int(np.argmin(abs(l_bins - 112))))
+    probs = np.full((200, len(l_bins)), 1e-4)
+    share = rng.uniform(0.4, 0.6, 200)
+    probs[np.arange(200), wide], probs[np.arange(200), long] = share, 1 - share
+    outputs = {**outputs, OUTPUT_FOCAL35: np.log(probs / probs.sum(1, keepdims=True))}
+    l_true = np.where(rng.random(200) < 0.8, l_bins[wide], l_bins[long])
+    chosen, report = calib.calibrate(spec, outputs, aux, f_true, l_true, np.full(200, np.nan))
+    assert chosen.point["focal35"] == "mape"
+    assert report["point_score"]["mape"]["focal35"] < report["point_score"]["mode"]["focal35"]
+    monkeypatch.setattr(calib, "POINT_CHOICES", {"fnumber": ("mode",), "focal35": ("mode",)})
+    assert calib.calibrate(spec, outputs, aux, f_true, l_true, np.full(200, np.nan))[0].point == {
+        "fnumber": "mode", "focal35": "mode"}

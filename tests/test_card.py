@@ -156,3 +156,10 @@ def test_the_card_says_what_the_heads_predict_and_read():
     assert physics.startswith("the equivalent aperture (FNumber x crop factor")
     assert "crop factor and" not in physics and "reads no exposure time or ISO" in physics
     assert inputs_sentence({}) == shipped  # a card from before the configuration was saved
+
+
+def test_the_card_names_each_targets_point_rule_in_words():
+    from photo_tagger.trainer.card import point_words
+    words = point_words({"fnumber": "median", "focal35": "mape"})
+    assert words == ("for FNumber the median of its distribution; for focal length the value with the "
+                     "least expected percentage error of its distribution")

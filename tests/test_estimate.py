@@ -33,7 +33,7 @@ def test_within_20_percent_is_the_published_figure():
     assert WITHIN_20_PERCENT.hits(100.0, truths).tolist() == [abs(100 - t) / t <= 0.2 + 1e-9 for t in truths]
 
 
-@pytest.mark.parametrize("rule", ["mode", "median"])
+@pytest.mark.parametrize("rule", ["mode", "median", "mape"])
 def test_focal_confidence_is_the_chance_of_the_reported_hit(rule):
     """A focal confidence is the mass of exactly the true values that the card and the
     report count as within 20% of the estimate, for any distribution."""
@@ -88,7 +88,7 @@ def test_bias_correction_by_range():
     assert apply_bias(np.array([20.0, 50.0, 200.0]), table).tolist() == pytest.approx([22.0, 50.0, 180.0])
 
 
-@pytest.mark.parametrize("rule", ["mode", "median"])
+@pytest.mark.parametrize("rule", ["mode", "median", "mape"])
 def test_confidence_is_the_mass_around_the_estimate_after_its_bias(rule):
     """A bias moves the estimate; the confidence must speak of where it moved to."""
     from dataclasses import replace
@@ -130,7 +130,7 @@ def test_spec_round_trips_and_rejects_garbage():
         ModelSpec.from_json(spec.to_json().replace(f'"format_version": {spec.format_version}', f'"format_version": {FORMAT_VERSION + 1}'))
 
 
-@pytest.mark.parametrize("rule", ["mode", "median"])
+@pytest.mark.parametrize("rule", ["mode", "median", "mape"])
 def test_a_declared_lens_keeps_the_models_point_rule_and_bias(rule):
     """A lens that allows the free estimate must not move it by more than snapping to its scale:
     declaring a lens adds knowledge, it must not swap the estimator (bench/lens_bench.py found
@@ -169,3 +169,39 @@ def test_ece_noise_floor_separates_chance_from_miscalibration():
     calibrated = [ece(confidence, (rng.random(34) < confidence).astype(float)) for _ in range(200)]
     assert np.mean(np.asarray(calibrated) <= floor) > 0.85  # about 95% by construction
     assert ece(confidence, np.zeros(34)) > floor  # sure of itself and always wrong
+
+
+def _expected_ape(probs: np.ndarray, bins: np.ndarray, guess: float) -> float:
+    return float((probs * np.abs(guess - bins) / bins).sum())
+
+
+def test_mape_rule_is_the_least_expected_percentage_error_on_a_zoom_with_two_peaks():
+    """A zoom compact's photo: 55% at about 28 mm, 45% at about 140 mm. The window mode picks
+    the wide peak here, but move 6% of the mass and it jumps to 140 mm (a 400% miss if the
+    shot was wide); the MAPE rule stays with the point no other guess beats on expected
+    percentage error, which a search over every bin confirms (to within the interpolation
+    inside a bin, which reads each bin's mass as spread across its width)."""
+    from photo_tagger.estimate import mape_point, median_point
+    bins = np.asarray(default_spec("t").focal35_bins)
+    wide, long = int(np.argmin(abs(bins - 28))), int(np.argmin(abs(bins - 140)))
+    for share in (0.55, 0.45):
+        probs = np.zeros((1, len(bins)))
+        probs[0, wide], probs[0, long] = share, 1 - share
+        value, conf = mape_point(probs, bins, WITHIN_20_PERCENT)
+        best = min(bins, key=lambda b: _expected_ape(probs[0], bins, b))
+        assert _expected_ape(probs[0], bins, value[0]) <= _expected_ape(probs[0], bins, best) * 1.02
+        assert value[0] == pytest.approx(bins[wide], rel=0.05)  # 1/140 weighs the long peak down
+        assert conf[0] == pytest.approx(share)
+        for rule in (point_and_confidence, median_point):
+            other = rule(probs, bins, WITHIN_20_PERCENT)[0][0]
+            assert _expected_ape(probs[0], bins, value[0]) <= _expected_ape(probs[0], bins, other) + 1e-9
+    mode_value = point_and_confidence(probs, bins, WITHIN_20_PERCENT)[0][0]
+    assert mode_value == pytest.approx(bins[long], rel=0.05)  # the window mode jumped
+
+
+def test_a_point_rule_the_reader_does_not_know_is_refused():
+    from dataclasses import replace
+    spec = replace(default_spec("t"), point={"focal35": "mean"})
+    with pytest.raises(ModelError, match="unknown point rule"):
+        ModelSpec.from_json(spec.to_json())
+    assert ModelSpec.from_json(replace(spec, point={"focal35": "mape"}).to_json()).point == {"focal35": "mape"}

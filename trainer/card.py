@@ -85,6 +85,17 @@ CALIBRATION_ROWS = {False: "out-of-fold training predictions and validation",
                     True: "each non-test photo predicted by an ensemble trained without it"}
 
 
+POINT_WORDS = {"mode": "the value most likely to be within tolerance", "median": "the median",
+               "mape": "the value with the least expected percentage error"}
+TARGET_WORDS = {"fnumber": "FNumber", "focal35": "focal length"}
+
+
+def point_words(point: dict[str, str]) -> str:
+    """Each target's point rule (estimate.POINT_RULES) in words."""
+    return "; ".join(f"for {TARGET_WORDS.get(t, t)} {POINT_WORDS.get(rule, rule)} of its distribution"
+                     for t, rule in point.items()) or "the value most likely to be within tolerance"
+
+
 def confidence_lines(info: dict) -> list[str]:
     """How the confidences compare with the hit rates, and what calibration chose."""
     test, base = info["test"], info["baseline_test"]
@@ -102,8 +113,8 @@ def confidence_lines(info: dict) -> list[str]:
         "in 95% of draws. The Brier score (mean squared gap between confidence and outcome) "
         "has no such blind spot: a constant confidence scores p(1 - p) on it, and only "
         "confidences that tell good estimates from bad beat that.", "",
-        f"Calibration ({CALIBRATION_ROWS[info.get('training_data', {}).get('members', 1) > 1]}, never test): point rule "
-        f"{chosen.get('point', {})}, sensor-size label prior mixed in at weights {weights} "
+        f"Calibration ({CALIBRATION_ROWS[info.get('training_data', {}).get('members', 1) > 1]}, never test): the estimate is "
+        f"{point_words(chosen.get('point', {}))}, sensor-size label prior mixed in at weights {weights} "
         "(0 would be the model alone), confidences' log-odds shifted by "
         f"{chosen.get('confidence_shift', {})} (0 would leave them as the window's mass).",
     ]
