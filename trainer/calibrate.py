@@ -26,8 +26,8 @@ MIN_PER_RANGE = 5
 # the window mode (most often within tolerance), the log median, the least expected
 # percentage error. The choice goes to the rule furthest ahead of the training-median
 # baseline over the figures a card reports (point_score): the window mode kept the most
-# focal lengths within 20% but put zooms' wide shots at the long end, so its focal MAPE lost
-# to the baseline's on every split seed (bench/point_bench.py).
+# focal lengths within 20% but put zooms' wide shots at the long end, so its focal MAPE on
+# the calibration photos lost to the baseline's on both split seeds run (bench/point_bench.py).
 TARGETS = ("fnumber", "focal35")
 POINT_CHOICES = {"fnumber": ("mode", "median", "mape"), "focal35": ("mode", "median", "mape")}
 POINT_FIGURES = {"fnumber": ("within_one_stop", "mape", "mae", "msle", "mse"),
