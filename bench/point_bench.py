@@ -62,8 +62,7 @@ def built(seed: int, data_dir: Path) -> dict:
 def rows_for(d: dict, choices: dict) -> dict[str, tuple[dict, dict]]:
     """Per split, (model figures, baseline figures) after calibrating with these choices."""
     cal, r = d["cal"], d["cal"].rows
-    calib.POINT_CHOICES = choices
-    spec, _ = calib.calibrate(cal.base, cal.outputs, r.aux, r.fnumber, r.focal35, r.ev100, cal.priors)
+    spec, _ = calib.calibrate(cal.base, cal.outputs, r.aux, r.fnumber, r.focal35, r.ev100, cal.priors, choices)
     out = {}
     for name, (outputs, rows), priors in (("calibration", (cal.outputs, r), cal.priors), ("test", d["test"], None),
                                           ("dev_only", d["dev"], None)):

@@ -129,7 +129,7 @@ def test_point_score_puts_a_rule_ahead_of_the_baseline_only_where_its_figures_ar
     assert calib.point_score(worse_hits, base, "focal35") == pytest.approx(np.log(2.0) / 5, abs=1e-4)
 
 
-def test_calibration_picks_each_targets_point_rule_from_the_allowed_ones(monkeypatch):
+def test_calibration_picks_each_targets_point_rule_from_the_allowed_ones():
     """Focal lengths of zoom shots, each distribution split between the true wide end and a
     false long end: the window mode takes the long peak where it is a little heavier and
     misses by 300%; the MAPE rule stays short and beats the baseline, so it is chosen; with
@@ -147,6 +147,6 @@ def test_calibration_picks_each_targets_point_rule_from_the_allowed_ones(monkeyp
     chosen, report = calib.calibrate(spec, outputs, aux, f_true, l_true, np.full(200, np.nan))
     assert chosen.point["focal35"] == "mape"
     assert report["point_score"]["mape"]["focal35"] < report["point_score"]["mode"]["focal35"]
-    monkeypatch.setattr(calib, "POINT_CHOICES", {"fnumber": ("mode",), "focal35": ("mode",)})
-    assert calib.calibrate(spec, outputs, aux, f_true, l_true, np.full(200, np.nan))[0].point == {
+    only_mode = {"fnumber": ("mode",), "focal35": ("mode",)}
+    assert calib.calibrate(spec, outputs, aux, f_true, l_true, np.full(200, np.nan), choices=only_mode)[0].point == {
         "fnumber": "mode", "focal35": "mode"}

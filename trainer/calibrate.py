@@ -97,12 +97,13 @@ def fit_bias(pred: np.ndarray, true: np.ndarray, ranges: int = 3) -> list[list[f
 
 def calibrate(spec: ModelSpec, outputs: dict[str, np.ndarray], aux: np.ndarray,
               f_true: np.ndarray, l_true: np.ndarray, ev_true: np.ndarray,
-              priors: Priors = None) -> tuple[ModelSpec, dict]:
+              priors: Priors = None,
+              choices: dict[str, tuple[str, ...]] = POINT_CHOICES) -> tuple[ModelSpec, dict]:
     """Temperatures by NLL, the route by validation figures, then per target the point rule
     and prior weight whose finished pipeline (biases, confidence temperatures) fits best.
 
     priors: each calibration row's label prior (leave-one-out for training photos); the
-    spec's own prior serves the rows otherwise.
+    spec's own prior serves the rows otherwise. choices: the point rules each target may take.
     """
     f_bins, l_bins, e_bins = (np.asarray(b) for b in (spec.fnumber_bins, spec.focal35_bins, spec.ev100_bins))
     has_ev = ~np.isnan(ev_true)
@@ -123,13 +124,13 @@ def calibrate(spec: ModelSpec, outputs: dict[str, np.ndarray], aux: np.ndarray,
     nlls = {w: distribution_nll(replace(spec, prior_weight={t: w for t in TARGETS}), outputs, aux, f_true, l_true, priors)
             for w in weights}
     weight = {t: min(weights, key=lambda w: nlls[w][i]) for i, t in enumerate(TARGETS)}
-    rules = sorted(set(POINT_CHOICES["fnumber"]) | set(POINT_CHOICES["focal35"]))
+    rules = sorted({rule for allowed in choices.values() for rule in allowed})
     finished = {rule: _finish(replace(spec, point={t: rule for t in TARGETS}, prior_weight=weight),
                               outputs, aux, f_true, l_true, priors) for rule in rules}
     scores = {rule: model_figures(estimate(s, outputs, aux, priors=priors), f_true, l_true) for rule, s in finished.items()}
     baseline = baseline_figures(f_true, l_true, f_true, l_true)
     points = {rule: {t: point_score(scores[rule][t], baseline[t], t) for t in TARGETS} for rule in rules}
-    point = {t: min(POINT_CHOICES[t], key=lambda rule: points[rule][t]) for t in TARGETS}
+    point = {t: min(choices[t], key=lambda rule: points[rule][t]) for t in TARGETS}
     spec = replace(spec, point=point, prior_weight=weight,
                    bias={t: finished[point[t]].bias[t] for t in TARGETS},
                    temperature={**temps, **{t: finished[point[t]].temperature[t] for t in TARGETS}})
