@@ -124,8 +124,9 @@ def _print_errors(summary: ScanSummary) -> None:
 
 
 def _summary_line(s: ScanSummary) -> str:
+    checked = f" ({s.checked} of them estimated to check the model)" if s.checked else ""
     line = (
-        f"Summary: {s.found} found, {s.has_exif} already had lens EXIF, {s.predicted} predicted, "
+        f"Summary: {s.found} found, {s.has_exif} already had lens EXIF{checked}, {s.predicted} predicted, "
         f"{s.unchanged} unchanged (skipped), {s.failed} failed"
     )
     if s.unsupported:

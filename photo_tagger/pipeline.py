@@ -44,6 +44,7 @@ class ScanSummary:
 
     found: int = 0
     has_exif: int = 0
+    checked: int = 0  # of has_exif: estimated too (scan --all), to check the model against their EXIF
     predicted: int = 0
     unchanged: int = 0
     failed: int = 0
@@ -162,6 +163,7 @@ class Scan:
         estimates = self.predictor.predict(images, aux, constraints) if any(constraints) else self.predictor.predict(images, aux)
         for item, est, crop, lenses in zip(batch, estimates, crops, resolved):
             status = "has_exif" if item.meta and item.meta.has_lens_exif else "predicted"
+            self.summary.checked += status == "has_exif"
             record = replace(
                 self._record_from(item, status),
                 fnumber=est.fnumber,

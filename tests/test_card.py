@@ -64,6 +64,12 @@ def test_the_card_says_where_the_baseline_wins_and_renders_the_dev_trials():
     assert "python -m x --measure" in dev and "| 320 px, shipped (product) |" in dev
     assert f"{model['fnumber']['brier']:.3g}" in dev
     assert development_lines(None) == []
+    assert "measured on another build" in dev  # no fingerprint: nothing ties the figures to a model
+    trials["320 px, shipped"]["fingerprint"] = "0badcafe"
+    same = "\n".join(development_lines({"command": "x", "dev_only_photos": 40, "trials": trials}, "starter-0.1+0badcafe"))
+    assert "is this model" in same and "another build" not in same
+    other = "\n".join(development_lines({"command": "x", "dev_only_photos": 40, "trials": trials}, "starter-0.1+12345678"))
+    assert "measured on another build" in other and "`starter-0.1+12345678`" in other
     # a long series from one body counts as one case in the body means
     bodies = ["Kodak"] * 30 + ["Canon", "Nikon"]
     est = [Estimate(fnumber=5.0 if b == "Kodak" else 2.0, fnumber_confidence=0.5, focal_length_35mm=50.0,

@@ -88,7 +88,7 @@ def test_changed_file_new_model_and_force_are_redone(library, tiny_model, tmp_pa
 def test_all_predicts_labeled_photos_too_and_report_shows_accuracy(library, tiny_model, tmp_path):
     db = tmp_path / "t.db"
     result = scan(library, tiny_model, db, "--all")
-    assert "2 already had lens EXIF, 3 predicted" in result.output
+    assert "2 already had lens EXIF (2 of them estimated to check the model), 3 predicted" in result.output
     got = rows(db)
     assert got["c.jpg"]["status"] == "has_exif" and got["c.jpg"]["fnumber"] is not None
     report = json.loads(run("report", "--db", str(db), "--format", "json").output)

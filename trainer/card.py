@@ -180,7 +180,7 @@ def markdown(name: str, info: dict) -> str:
         *[f"| {b} | {r['n']} | {r['fnumber_within_one_stop']:.2f} | {r['focal35_within_20_percent']:.2f} |"
           for b, r in info["per_body_test"].items()],
         "",
-        *development_lines(info.get("development")),
+        *development_lines(info.get("development"), info.get("model_version")),
     ]
     return "\n".join(lines)
 
@@ -192,10 +192,24 @@ DEV_COLUMNS = (("fnumber", "within_one_stop", "FNumber within one stop"), ("fnum
                ("focal35", "mape", "focal MAPE %"), ("focal35", "brier", "focal Brier"))
 
 
-def development_lines(development: dict | None) -> list[str]:
+def measured_this_model(development: dict, model_version: str | None) -> bool:
+    """Whether the measurement's first (shipped) trial is this very model: same fingerprint.
+
+    The measurement runs apart from the build and a build renders whatever it finds, so a
+    trainer change between the two would otherwise put another model's figures on this card.
+    """
+    shipped = next(iter(development["trials"].values()), {})
+    return bool(model_version) and shipped.get("fingerprint") == model_version.rsplit("+", 1)[-1]
+
+
+def development_lines(development: dict | None, model_version: str | None = None) -> list[str]:
     """The design trials on the dev-only photos (bodies never trained on), when measured."""
     if not development:
         return []
+    first = next(iter(development["trials"]), "")
+    stale = [] if measured_this_model(development, model_version) else [
+        f"These were measured on another build than this model (its first row is not `{model_version}`), "
+        "so they describe the design choices, not this file; re-run the command and rebuild to refresh them.", ""]
     trials = development["trials"]
     base = next(iter(trials.values()))["dev_only_baseline"]
     head = " | ".join(f"{label} ({base[t][k]:.3g})" for t, k, label in DEV_COLUMNS if k in base[t])
@@ -207,7 +221,9 @@ def development_lines(development: dict | None) -> list[str]:
         "input, calibration, the cap on the label prior's weight, training on photos of unknown "
         "crop factor), never for training or calibration. "
         "Most of them are two bodies' near-identical series, so they move together: read them as a "
-        "few independent cases, not a hundred. The training-median baseline is in brackets.", "",
+        "few independent cases, not a hundred. The training-median baseline is in brackets."
+        + (f" Its first row, \"{first}\", is this model: the same fingerprint." if not stale else ""), "",
+        *stale,
         f"| Trial (route chosen on calibration photos) | {head} |", "|---" * (1 + len(DEV_COLUMNS)) + "|",
     ]
     for label, trial in trials.items():

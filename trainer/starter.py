@@ -21,7 +21,7 @@ import numpy as np
 from ..estimate import estimate
 from ..registry import SHIPPED_MODEL
 from .backbone import load_backbone
-from .card import write_card
+from .card import measured_this_model, write_card
 from .evaluate import baseline_figures, body_means, model_figures, per_body
 from .export import PhototagNet, check, export, fingerprint, stamp
 from .features import extract
@@ -64,7 +64,7 @@ def build(photos: list[LabeledPhoto], config: TrainConfig, out_dir: Path, cache:
     stamp(path, replace(spec, info=info))  # the test figures travel in the file too
     (out_dir / name.replace(".onnx", ".config.json")).write_text(json.dumps(config.to_dict(), indent=2))
     write_card(path, info, spec.model_version)
-    return info
+    return {**info, "model_version": spec.model_version}
 
 
 # What ships: 320 px, and five cross-fitted members (bench/ensemble_bench.py: over three split
@@ -100,6 +100,8 @@ def measure(photos: list[LabeledPhoto], dev: list[LabeledPhoto], cache: Path,
         routes = {mode: model_figures(est, dev_feats.fnumber, dev_feats.focal35) for mode, est in by_route.items()}
         train_rows = data.features.rows(data.train, identity_only=True)
         out[label] = {"validation": validation_routes(fitted, data), "combine": fitted.spec.combine,
+                      # equals the built model's own fingerprint when the same code trains the same config
+                      "fingerprint": fingerprint(fitted.heads, replace(fitted.spec, model_version=VERSION)),
                       "dev_only": routes[fitted.spec.combine], "dev_only_routes": routes,
                       "dev_only_body_means": body_means(per_body([p.body for p in dev], by_route[fitted.spec.combine], dev_feats.fnumber,
                                                                  dev_feats.focal35)),
@@ -133,6 +135,9 @@ def main() -> None:
         return
     measured = json.loads(MEASURE_FILE.read_text()) if MEASURE_FILE.exists() else None
     info = build(train.photos, SHIPPED, args.out, args.cache, dev=measured, partial=train.partial)
+    if measured and not measured_this_model(measured, info["model_version"]):
+        print(f"warning: {MEASURE_FILE} was measured on another build; the card says so. "
+              f"Re-run `{MEASURE_COMMAND}` and build again.")
     print(json.dumps({k: info[k] for k in ("test", "baseline_test")}, indent=2))
 
 
