@@ -7,13 +7,16 @@ predictions cached under runs/bench/points) and then calibrated with each set of
 point rules (calibrate.POINT_CHOICES). Figures on the test split and on the dev-only photos
 (bodies never trained on), each beside the training-median baseline on the same photos.
 The heads are the same in every row of one seed: only the reading of the estimate moves.
+The label prior is pooled as the shipped configuration pools it (TrainConfig.prior_pool).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import pickle
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -22,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ensemble_bench import CACHE, load  # noqa: E402
 
 from photo_tagger.estimate import estimate  # noqa: E402
+from photo_tagger.modelspec import ModelSpec  # noqa: E402
 from photo_tagger.trainer import calibrate as calib  # noqa: E402
 from photo_tagger.trainer.augment import IDENTITY  # noqa: E402
 from photo_tagger.trainer.evaluate import baseline_figures, model_figures  # noqa: E402
@@ -34,6 +38,7 @@ VARIANTS = {
     "focal: mode only": {"fnumber": ("mode", "median", "mape"), "focal35": ("mode",)},
     "every rule": calib.POINT_CHOICES,
 }
+SHIPPED_POOL = TrainConfig().prior_pool
 SHOWN = (("fnumber", "within_one_stop"), ("fnumber", "mape"), ("fnumber", "mse"), ("fnumber", "ece"),
          ("focal35", "within_20_percent"), ("focal35", "mape"), ("focal35", "mae"), ("focal35", "msle"),
          ("focal35", "mse"), ("focal35", "ece"))
@@ -43,7 +48,10 @@ def built(seed: int, data_dir: Path) -> dict:
     """The seed's ensemble outputs: calibration set, test and dev-only rows (cached)."""
     path = STORE / f"seed{seed}.pkl"
     if path.exists():
-        return pickle.loads(path.read_bytes())
+        out = pickle.loads(path.read_bytes())
+        # a cache pickled before a spec field existed lacks it: re-read it with today's defaults
+        out["cal"] = replace(out["cal"], base=ModelSpec.from_json(json.dumps(vars(out["cal"].base))))
+        return out
     train, dev = load(data_dir)
     config = TrainConfig(seed=seed, members=5)
     extractor = default_extractor(config, CACHE)
@@ -59,16 +67,19 @@ def built(seed: int, data_dir: Path) -> dict:
     return out
 
 
-def rows_for(d: dict, choices: dict) -> dict[str, tuple[dict, dict]]:
-    """Per split, (model figures, baseline figures) after calibrating with these choices."""
+def rows_for(d: dict, choices: dict, pool: dict[str, str] = SHIPPED_POOL) -> dict:
+    """Per split, (model figures, baseline figures) after calibrating with these point-rule
+    choices and label-prior pooling; also the chosen rules and the dev-only estimates."""
     cal, r = d["cal"], d["cal"].rows
-    spec, _ = calib.calibrate(cal.base, cal.outputs, r.aux, r.fnumber, r.focal35, r.ev100, cal.priors, choices)
-    out = {}
+    base = replace(cal.base, prior_pool=dict(pool))  # the heads and priors do not depend on it
+    spec, _ = calib.calibrate(base, cal.outputs, r.aux, r.fnumber, r.focal35, r.ev100, cal.priors, choices)
+    out: dict = {}
     for name, (outputs, rows), priors in (("calibration", (cal.outputs, r), cal.priors), ("test", d["test"], None),
                                           ("dev_only", d["dev"], None)):
-        model = model_figures(estimate(spec, outputs, rows.aux, priors=priors), rows.fnumber, rows.focal35)
+        estimates = estimate(spec, outputs, rows.aux, priors=priors)
+        model = model_figures(estimates, rows.fnumber, rows.focal35)
         out[name] = (model, baseline_figures(d["train_f"], d["train_l"], rows.fnumber, rows.focal35))
-    out["point"] = spec.point  # type: ignore[assignment]
+    out["point"], out["prior_weight"], out["dev_estimates"] = spec.point, spec.prior_weight, estimates
     return out
 
 

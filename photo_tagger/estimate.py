@@ -46,6 +46,7 @@ STOP_SCALES: dict[str, tuple[float, ...]] = {
               40.0, 45.0, 51.0, 57.0, 64.0),
 }
 _NOMINAL_SLACK = 1.04  # engraved values are rounded: f/22 stands for 22.6
+TINY = 1e-12  # keeps log() finite where a bin holds no mass
 
 
 @dataclass(frozen=True)
@@ -340,13 +341,20 @@ def with_prior(spec: ModelSpec, target: str, probs: np.ndarray, aux: np.ndarray,
 
     With a hundred-odd training photos the heads are often confidently wrong on an unseen
     body; the prior (how apertures and focal lengths are spread on such sensors) bounds
-    that, and its weight is what calibration photos said it is worth. `prior` overrides
-    the spec's rows (calibration passes leave-one-out rows).
+    that, and its weight is what calibration photos said it is worth. A mixture keeps both
+    spreads; the geometric pool (prior_pool "log") keeps their overlap: where a phone's model
+    has a narrow peak at 28 mm and a confused long tail, and its prior spreads over 26-38 mm,
+    the mixture's median lands on the prior's shoulder and the pool's on the model's peak
+    (bench/prior_pool_bench.py). `prior` overrides the spec's rows
+    (calibration passes leave-one-out rows).
     """
     weight = spec.prior_weight.get(target, 0.0)
     prior = prior if prior is not None else prior_rows(spec, target, aux)
     if weight <= 0.0 or prior is None:
         return probs
+    if spec.prior_pool.get(target, "linear") == "log":
+        pooled = np.exp((1.0 - weight) * np.log(probs + TINY) + weight * np.log(prior + TINY))
+        return pooled / pooled.sum(-1, keepdims=True)
     return (1.0 - weight) * probs + weight * prior
 
 

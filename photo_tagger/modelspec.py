@@ -13,8 +13,9 @@ from typing import Any
 from .errors import ModelError
 
 SPEC_KEY = "phototag.spec"
-FORMAT_VERSION = 4  # 2: adds the label prior (prior, prior_weight); 3: confidence_shift;
-# 4: depth of field in equivalent-aperture units (dof_units, dof_bins, crop_prior)
+FORMAT_VERSION = 5  # 2: adds the label prior (prior, prior_weight); 3: confidence_shift;
+# 4: depth of field in equivalent-aperture units (dof_units, dof_bins, crop_prior);
+# 5: the label prior pooled geometrically (prior_pool "log")
 # A spec declares the oldest format that reads it right: one in FNumber units stays 3, so an
 # older phototag still reads it (it ignores the new fields, whose defaults it behaves like).
 BASE_FORMAT = 3
@@ -41,6 +42,7 @@ AUX_FEATURES = (
 COMBINE_MODES = ("dof", "exposure", "product")
 POINT_RULES = ("mode", "median", "mape")  # how an estimate is read off a distribution (estimate.py)
 DOF_UNITS = ("fnumber", "equivalent")  # what the depth-of-field head predicts (equivalent.py)
+PRIOR_POOLS = ("linear", "log")  # how the label prior joins the model's distribution (estimate.with_prior)
 MAX_CONFIDENCE_SHIFT = 5.0  # log-odds: beyond it a confidence would say nothing of its photo
 
 
@@ -89,6 +91,9 @@ class ModelSpec:
     # mixes it in with its prior_weight, chosen on calibration photos (0: not at all).
     prior: dict[str, Any] = field(default_factory=dict)
     prior_weight: dict[str, float] = field(default_factory=dict)
+    # Per target, "linear" (default: a mixture, which keeps both spreads) or "log" (a
+    # weighted geometric mean, which keeps what the model and the prior agree on).
+    prior_pool: dict[str, str] = field(default_factory=dict)
     # Per target, a shift of each confidence's log-odds fitted on the calibration photos
     # (0 or absent: none). The window mass under-states the hit rate wherever the label
     # prior dilutes a sharp distribution; no temperature can undo that, one offset can.
@@ -99,6 +104,8 @@ class ModelSpec:
     def __post_init__(self) -> None:
         if self.dof_units != "fnumber" and self.format_version < 4:
             object.__setattr__(self, "format_version", 4)  # a format-3 reader would misread it
+        if "log" in self.prior_pool.values() and self.format_version < 5:
+            object.__setattr__(self, "format_version", 5)  # an older reader would mix it linearly
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -132,6 +139,7 @@ class ModelSpec:
                 point={str(k): str(v) for k, v in raw.get("point", {}).items()},
                 prior=raw.get("prior", {}),
                 prior_weight={str(k): float(v) for k, v in raw.get("prior_weight", {}).items()},
+                prior_pool={str(k): str(v) for k, v in raw.get("prior_pool", {}).items()},
                 confidence_shift={str(k): float(v) for k, v in raw.get("confidence_shift", {}).items()},
                 info=raw.get("info", {}),
                 format_version=version,
@@ -173,6 +181,8 @@ class ModelSpec:
             raise ModelError("model metadata predicts equivalent apertures without a valid crop_prior")
 
     def _validate_prior(self) -> None:
+        if any(pool not in PRIOR_POOLS for pool in self.prior_pool.values()):
+            raise ModelError(f"unknown label prior pooling in {self.prior_pool}; upgrade phototag")
         if not self.prior and not any(self.prior_weight.values()):
             return
         classes = len(self.prior.get("crop_bounds", [])) + 2

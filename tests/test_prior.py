@@ -104,3 +104,58 @@ def test_weight_zero_is_the_model_alone_and_a_malformed_prior_is_refused():
                                     prior_weight={"fnumber": 0.5}).to_json())
     with pytest.raises(ModelError, match="prior weight"):
         ModelSpec.from_json(replace(spec, prior=table, prior_weight={"fnumber": 1.5}).to_json())
+
+
+def test_a_geometric_pool_keeps_what_model_and_prior_agree_on():
+    """A phone shot at 28 mm: the model has a narrow peak there and a long, confused tail; the
+    small-sensor prior spreads over 26-38 mm. The mixture keeps both spreads and its median
+    lands on the prior's shoulder; the geometric pool keeps their overlap, the model's peak."""
+    spec = replace(default_spec("t"), point={"focal35": "median"})
+    aux = aux_for([6.0])
+    focals = np.asarray([26.0, 28.0, 35.0, 38.0] * 4 + [50.0, 85.0, 135.0, 200.0] * 3)
+    table = prior.build(spec, np.full(28, 2.0), focals, aux_for([6.0] * 16 + [1.0] * 12))
+    log_bins = np.log(spec.focal35_bins)
+
+    def bump(centre: float, sd: float) -> np.ndarray:
+        b = np.exp(-((log_bins - math.log(centre)) ** 2) / (2 * sd ** 2))
+        return b / b.sum()
+
+    model = 0.3 * bump(28.0, 0.08) + 0.7 * bump(100.0, 0.4)
+    outputs = {OUTPUT_FNUMBER: np.zeros((1, len(spec.fnumber_bins))), OUTPUT_FOCAL35: np.log(model)[None, :],
+               OUTPUT_EV100: np.zeros((1, len(spec.ev100_bins)))}
+    weights = {"fnumber": 0.0, "focal35": 0.5}
+    mixed = estimate(replace(spec, prior=table, prior_weight=weights), outputs, aux)[0].focal_length_35mm
+    pooled = estimate(replace(spec, prior=table, prior_weight=weights, prior_pool={"focal35": "log"}),
+                      outputs, aux)[0].focal_length_35mm
+    alone = estimate(spec, outputs, aux)[0].focal_length_35mm
+    assert abs(math.log(pooled / 28.0)) < math.log(1.1)
+    assert abs(math.log(mixed / 28.0)) > math.log(1.2) and alone > 2 * 28.0
+    # weight 0 is the model alone under either pool
+    assert estimate(replace(spec, prior=table, prior_weight={"focal35": 0.0}, prior_pool={"focal35": "log"}),
+                    outputs, aux)[0].focal_length_35mm == alone
+
+
+def test_a_geometric_pool_needs_format_5_and_an_unknown_pool_is_refused():
+    spec = replace(default_spec("t"), prior_pool={"fnumber": "linear", "focal35": "log"})
+    assert spec.format_version == 5 and default_spec("t").format_version == 3
+    assert replace(default_spec("t"), prior_pool={"focal35": "linear"}).format_version == 3
+    assert ModelSpec.from_json(spec.to_json()).prior_pool == {"fnumber": "linear", "focal35": "log"}
+    with pytest.raises(ModelError, match="pooling"):
+        ModelSpec.from_json(replace(spec, prior_pool={"focal35": "cubic"}).to_json())
+
+
+def test_calibration_keeps_the_pool_it_was_given_and_the_card_names_it():
+    from photo_tagger.trainer.card import prior_words
+
+    rng = np.random.default_rng(2)
+    spec = replace(default_spec("t"), prior_pool={"fnumber": "linear", "focal35": "log"})
+    truth = np.exp(rng.normal(math.log(2.0), 0.1, size=40))
+    aux = aux_for([6.0] * 40)
+    focal = np.exp(rng.normal(math.log(26.0), 0.03, size=40))
+    spec = replace(spec, prior=prior.build(spec, truth, focal, aux))
+    fitted, report = calib.calibrate(spec, synthetic(spec, truth, False), aux, truth, focal, np.full(40, np.nan))
+    assert fitted.prior_pool == report["prior_pool"] == {"fnumber": "linear", "focal35": "log"}
+    assert fitted.prior_weight["focal35"] > 0  # the model's focal output is noise; the prior is right
+    words = prior_words(fitted.prior_weight, report["prior_pool"])
+    assert "FNumber as a mixture" in words and "focal length as a weighted geometric mean" in words
+    assert prior_words({}, {}) == "no sensor-size label prior"

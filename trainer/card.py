@@ -96,6 +96,16 @@ def point_words(point: dict[str, str]) -> str:
                      for t, rule in point.items()) or "the value most likely to be within tolerance"
 
 
+POOL_WORDS = {"linear": "as a mixture", "log": "as a weighted geometric mean"}
+
+
+def prior_words(weights: dict, pools: dict) -> str:
+    """How the sensor-size label prior joined each target's distribution, in words."""
+    joined = "; ".join(f"{TARGET_WORDS.get(t, t)} {POOL_WORDS.get(pools.get(t, 'linear'), pools.get(t))} at weight {w}"
+                       for t, w in weights.items())
+    return f"sensor-size label prior joined: {joined}" if joined else "no sensor-size label prior"
+
+
 def confidence_lines(info: dict) -> list[str]:
     """How the confidences compare with the hit rates, and what calibration chose."""
     test, base = info["test"], info["baseline_test"]
@@ -114,7 +124,7 @@ def confidence_lines(info: dict) -> list[str]:
         "has no such blind spot: a constant confidence scores p(1 - p) on it, and only "
         "confidences that tell good estimates from bad beat that.", "",
         f"Calibration ({CALIBRATION_ROWS[info.get('training_data', {}).get('members', 1) > 1]}, never test): the estimate is "
-        f"{point_words(chosen.get('point', {}))}, sensor-size label prior mixed in at weights {weights} "
+        f"{point_words(chosen.get('point', {}))}, {prior_words(weights, chosen.get('prior_pool', {}))} "
         "(0 would be the model alone), confidences' log-odds shifted by "
         f"{chosen.get('confidence_shift', {})} (0 would leave them as the window's mass).",
     ]

@@ -83,7 +83,8 @@ def self_calibrate(options: SelfCalOptions, found: Harvest) -> SelfCalResult:
     base_path = options.base_model or default_model().path
     spec = Predictor(base_path, "cpu").spec
     config = TrainConfig(input_size=spec.input_size, backbone=_variant(spec), members=head_members(base_path),
-                         dof_units=spec.dof_units, heads=HeadConfig(epochs=options.epochs, lr=5e-4, patience=30),
+                         dof_units=spec.dof_units, prior_pool={t: spec.prior_pool.get(t, "linear") for t in ("fnumber", "focal35")},
+                         heads=HeadConfig(epochs=options.epochs, lr=5e-4, patience=30),
                          finetune=FinetuneConfig(blocks=FINETUNE_BLOCKS if options.finetune else 0))
     run_dir = state_dir() / "runs" / time.strftime("%Y%m%d-%H%M%S")
     data, fitted, net = _adapt(found, base_path, spec, config, run_dir)

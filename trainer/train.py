@@ -15,7 +15,7 @@ import numpy as np
 
 from ..estimate import prior_rows
 from ..infer import Predictor
-from ..modelspec import DOF_UNITS, ModelSpec, default_spec, third_stop_bins
+from ..modelspec import DOF_UNITS, PRIOR_POOLS, ModelSpec, default_spec, third_stop_bins
 from ..preprocess import prepare
 from . import calibrate as calib
 from . import prior as label_prior
@@ -55,6 +55,10 @@ class TrainConfig:
     calibration_folds: int = 4  # out-of-fold training predictions join validation in calibration; 0: validation only
     calibration_groups: str = "shot"  # what each fold holds out whole: "shot" (copies of one photo) or "body"
     label_prior: bool = True  # mix the sensor-size label prior in where calibration says it helps (prior.py)
+    # how each target's prior joins the model (modelspec.PRIOR_POOLS): geometric for focal
+    # length, where on the dev-only photos the mixture's estimate slid off the phones' one
+    # focal length on all three split seeds (bench/prior_pool_bench.py); FNumber gained nothing
+    prior_pool: dict[str, str] = field(default_factory=lambda: {"fnumber": "linear", "focal35": "log"})
     partial_labels: bool = True  # photos with an unknown crop factor train the FNumber and EV100 heads
     members: int = 1  # >1: a cross-fitted ensemble of heads over the non-test photos (ensemble.py)
     dof_units: str = "fnumber"  # "equivalent": the depth-of-field head predicts N x crop (equivalent.py)
@@ -280,7 +284,10 @@ def default_extractor(config: TrainConfig, cache_dir: Path) -> Extractor:
 def base_spec(version: str, config: TrainConfig) -> ModelSpec:
     if config.dof_units not in DOF_UNITS:
         raise ValueError(f"dof_units must be one of {DOF_UNITS}, not {config.dof_units!r}")
-    spec = replace(default_spec(version, config.input_size), info={"backbone": f"efficientnet-{config.backbone}"})
+    if any(pool not in PRIOR_POOLS for pool in config.prior_pool.values()):
+        raise ValueError(f"prior_pool values must be among {PRIOR_POOLS}, not {config.prior_pool}")
+    spec = replace(default_spec(version, config.input_size), info={"backbone": f"efficientnet-{config.backbone}"},
+                   prior_pool=dict(config.prior_pool))
     if config.dof_units == "equivalent":  # f/1 on full frame to f/8 behind a crop factor of 16
         spec = replace(spec, dof_units="equivalent", dof_bins=tuple(third_stop_bins(0, 42)))
     return spec

@@ -1,0 +1,61 @@
+"""How should the sensor-size label prior join each distribution: a mixture or a geometric pool?
+
+    .venv/bin/python bench/prior_pool_bench.py ../shared/data [--seeds 0 1 2]
+
+Uses point_bench's cached ensembles (the same heads in every row of one seed; builds a seed's
+in about 5 minutes when missing) and calibrates each with the prior pooled linearly for both
+targets, geometrically for focal length only (what ships), and geometrically for both. Per
+split seed: figures on the calibration photos (what calibration sees), the test split and the
+dev-only photos (bodies never trained on), and the dev-only hit rates averaged over bodies
+(each body one case: two series of 37 and 23 photos would otherwise decide them). The choice
+of what ships was made on the dev-only photos; the test rows are reported, not used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from ensemble_bench import load  # noqa: E402
+from point_bench import SHOWN, built, rows_for  # noqa: E402
+
+from photo_tagger.trainer import calibrate as calib  # noqa: E402
+from photo_tagger.trainer.evaluate import body_means, per_body  # noqa: E402
+
+POOLS = {
+    "linear (mixture) both": {"fnumber": "linear", "focal35": "linear"},
+    "focal geometric (ships)": {"fnumber": "linear", "focal35": "log"},
+    "geometric both": {"fnumber": "log", "focal35": "log"},
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("data_dir", type=Path)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    args = parser.parse_args()
+    bodies = [p.body for p in load(args.data_dir)[1]]
+    print("columns: " + ", ".join(f"{t} {k}" for t, k in SHOWN))
+    for seed in args.seeds:
+        d = built(seed, args.data_dir)
+        for label, pool in POOLS.items():
+            result = rows_for(d, calib.POINT_CHOICES, pool)
+            dev_rows = d["dev"][1]
+            means = body_means(per_body(bodies, result["dev_estimates"], dev_rows.fnumber, dev_rows.focal35))
+            print(f"seed {seed}, {label}: rules {result['point']}, prior weights {result['prior_weight']}")
+            for split in ("calibration", "test", "dev_only"):
+                model, base = result[split]
+                print(f"  {split:>11} model    " + " ".join(f"{model[t][k]:8.3g}" for t, k in SHOWN))
+            print(f"  dev-only per body: FNumber within one stop {means['fnumber_within_one_stop']:.2f}, "
+                  f"focal within 20% {means['focal35_within_20_percent']:.2f}", flush=True)
+        for split in ("calibration", "test", "dev_only"):  # the baseline does not depend on the pool
+            base = result[split][1]
+            print(f"  {split:>11} baseline " + " ".join(f"{base[t][k]:8.3g}" for t, k in SHOWN))
+
+
+if __name__ == "__main__":
+    main()
