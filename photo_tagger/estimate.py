@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .equivalent import crop_factors, to_fnumber
+from .calibration import TINY, apply_bias, confidence_shifts, shift_confidence, with_prior
+from .equivalent import to_fnumber
 from .modelspec import AUX_FEATURES, OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35, ModelSpec
 from .modelspec import POINT_RULES as POINT_RULE_NAMES
 from .tolerance import ONE_STOP, WITHIN_20_PERCENT, Tolerance
@@ -46,7 +47,6 @@ STOP_SCALES: dict[str, tuple[float, ...]] = {
               40.0, 45.0, 51.0, 57.0, 64.0),
 }
 _NOMINAL_SLACK = 1.04  # engraved values are rounded: f/22 stands for 22.6
-TINY = 1e-12  # keeps log() finite where a bin holds no mass
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def constrain_fnumber(probs: np.ndarray, bins: np.ndarray, c: LensConstraint) ->
     out = np.zeros(len(scale))
     np.add.at(out, nearest, probs)
     total = out.sum()
-    out = out / total if total > 1e-12 else np.full(len(scale), 1.0 / len(scale))
+    out = out / total if total > TINY else np.full(len(scale), 1.0 / len(scale))
     return scale, out
 
 
@@ -169,7 +169,7 @@ def _constrained_row(
         focal, l_conf = float(chosen.focal_min), 1.0  # type: ignore[arg-type]
     elif chosen.focal_min is not None:
         window = np.where(_focal_window(l_bins, chosen), l_probs, 0.0)
-        window = window / max(window.sum(), 1e-12)
+        window = window / max(window.sum(), TINY)
         value, _ = point_for(spec, "focal35", window[None, :], l_bins, WITHIN_20_PERCENT)
         value = np.clip(apply_bias(value, spec.bias.get("focal35")), chosen.focal_min, chosen.focal_max)
         focal, l_conf = float(value[0]), float(mass_around(window[None, :], l_bins, value, WITHIN_20_PERCENT)[0])
@@ -178,13 +178,6 @@ def _constrained_row(
         value = apply_bias(value, spec.bias.get("focal35"))
         focal, l_conf = float(value[0]), float(mass_around(l_probs[None, :], l_bins, value, WITHIN_20_PERCENT)[0])
     return fnumber, min(f_conf, 1.0), focal, l_conf * float(posterior[pick]), pick, float(posterior[pick])
-
-
-def shift_confidence(confidence: np.ndarray | float, shift: float) -> np.ndarray:
-    """Move a confidence's log-odds by the calibration photos' offset (0 or 1 stay put)."""
-    p = np.asarray(confidence, dtype=np.float64)
-    odds = p * np.exp(shift)
-    return odds / np.maximum(odds + 1.0 - p, 1e-12)
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -215,7 +208,7 @@ def point_and_confidence(
     log_bins = np.log(bins)
     inside = tolerance.holds(log_bins[None, :] - log_bins[best][:, None])
     weights = probs * inside
-    refined = np.exp((weights * log_bins).sum(-1) / np.maximum(weights.sum(-1), 1e-12) - tolerance.centre)
+    refined = np.exp((weights * log_bins).sum(-1) / np.maximum(weights.sum(-1), TINY) - tolerance.centre)
     return refined, mass[np.arange(len(best)), best]
 
 
@@ -226,7 +219,7 @@ def log_median(probs: np.ndarray, bins: np.ndarray) -> np.ndarray:
     rows = np.arange(len(probs))
     index = np.minimum((cumulative < 0.5).sum(-1), len(bins) - 1)
     before = np.where(index > 0, cumulative[rows, np.maximum(index - 1, 0)], 0.0)
-    fraction = np.clip((0.5 - before) / np.maximum(probs[rows, index], 1e-12), 0.0, 1.0)
+    fraction = np.clip((0.5 - before) / np.maximum(probs[rows, index], TINY), 0.0, 1.0)
     return log_bins[index] + (fraction - 0.5) * np.diff(log_bins).mean()
 
 
@@ -305,59 +298,6 @@ def fnumber_distribution(
     return combined / combined.sum(-1, keepdims=True)
 
 
-def apply_bias(values: np.ndarray, table: list[list[float]] | None) -> np.ndarray:
-    """Multiply each estimate by the correction fitted for its range on validation.
-
-    table rows are [upper_bound, factor], sorted by bound; values above the last bound
-    use the last row.
-    """
-    if not table:
-        return values
-    bounds = np.asarray([row[0] for row in table])
-    factors = np.asarray([row[1] for row in table])
-    index = np.minimum(np.searchsorted(bounds, values), len(table) - 1)
-    return values * factors[index]
-
-
-def sensor_class(aux: np.ndarray, bounds: Sequence[float]) -> np.ndarray:
-    """Each row's sensor-size class by crop factor (index into bounds; len(bounds) + 1 where
-    the crop factor is unknown). The trainer's prior and inference share this one rule."""
-    crops = crop_factors(aux)
-    cls = np.searchsorted(np.asarray(bounds, dtype=np.float64), np.nan_to_num(crops))
-    return np.where(np.isnan(crops), len(bounds) + 1, cls)
-
-
-def prior_rows(spec: ModelSpec, target: str, aux: np.ndarray) -> np.ndarray | None:
-    """Each row's label prior: that of its sensor-size class, or the last row if the crop is unknown."""
-    table = spec.prior.get(target)
-    if not table:
-        return None
-    return np.asarray(table, dtype=np.float64)[sensor_class(aux, spec.prior.get("crop_bounds", []))]
-
-
-def with_prior(spec: ModelSpec, target: str, probs: np.ndarray, aux: np.ndarray,
-               prior: np.ndarray | None = None) -> np.ndarray:
-    """Mix the training labels' distribution for the row's sensor size into the model's.
-
-    With a hundred-odd training photos the heads are often confidently wrong on an unseen
-    body; the prior (how apertures and focal lengths are spread on such sensors) bounds
-    that, and its weight is what calibration photos said it is worth. A mixture keeps both
-    spreads; the geometric pool (prior_pool "log") keeps their overlap: where a phone's model
-    has a narrow peak at 28 mm and a confused long tail, and its prior spreads over 26-38 mm,
-    the mixture's median lands on the prior's shoulder and the pool's on the model's peak
-    (bench/prior_pool_bench.py). `prior` overrides the spec's rows
-    (calibration passes leave-one-out rows).
-    """
-    weight = spec.prior_weight.get(target, 0.0)
-    prior = prior if prior is not None else prior_rows(spec, target, aux)
-    if weight <= 0.0 or prior is None:
-        return probs
-    if spec.prior_pool.get(target, "linear") == "log":
-        pooled = np.exp((1.0 - weight) * np.log(probs + TINY) + weight * np.log(prior + TINY))
-        return pooled / pooled.sum(-1, keepdims=True)
-    return (1.0 - weight) * probs + weight * prior
-
-
 def distributions(spec: ModelSpec, outputs: dict[str, np.ndarray], aux: np.ndarray, mode: str | None = None,
                   priors: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The FNumber and focal-length distributions estimates are read from (route,
@@ -389,7 +329,7 @@ def estimate(
     # the confidence speaks of the estimate the user gets: the window moves with the bias
     f_val = apply_bias(f_val, spec.bias.get("fnumber"))
     l_val = apply_bias(l_val, spec.bias.get("focal35"))
-    f_shift, l_shift = (spec.confidence_shift.get(t, 0.0) for t in ("fnumber", "focal35"))
+    f_shift, l_shift = (confidence_shifts(spec, t, aux) for t in ("fnumber", "focal35"))
     f_conf = shift_confidence(mass_around(f_probs, np.asarray(spec.fnumber_bins), f_val, ONE_STOP), f_shift)
     l_conf = shift_confidence(mass_around(l_probs, np.asarray(spec.focal35_bins), l_val, WITHIN_20_PERCENT), l_shift)
     ev_probs = softmax(outputs[OUTPUT_EV100], spec.temperature.get("ev100", 1.0))
@@ -410,8 +350,8 @@ def estimate(
             f_probs[i], np.asarray(spec.fnumber_bins), l_probs[i], np.asarray(spec.focal35_bins), candidates, spec
         )
         results.append(Estimate(
-            fnumber=round(fn, 2), fnumber_confidence=round(float(shift_confidence(fc, f_shift)), 4),
-            focal_length_35mm=round(fl, 1), focal_length_confidence=round(float(shift_confidence(lc, l_shift)), 4),
+            fnumber=round(fn, 2), fnumber_confidence=round(float(shift_confidence(fc, f_shift[i])), 4),
+            focal_length_35mm=round(fl, 1), focal_length_confidence=round(float(shift_confidence(lc, l_shift[i])), 4),
             ev100=round(float(ev_mean[i]), 2), lens_index=pick, lens_confidence=round(pc, 4),
         ))
     return results

@@ -13,9 +13,10 @@ from typing import Any
 from .errors import ModelError
 
 SPEC_KEY = "phototag.spec"
-FORMAT_VERSION = 5  # 2: adds the label prior (prior, prior_weight); 3: confidence_shift;
+FORMAT_VERSION = 6  # 2: adds the label prior (prior, prior_weight); 3: confidence_shift;
 # 4: depth of field in equivalent-aperture units (dof_units, dof_bins, crop_prior);
-# 5: the label prior pooled geometrically (prior_pool "log")
+# 5: the label prior pooled geometrically (prior_pool "log"); 6: confidence offsets per
+# sensor-size class (class_shift)
 # A spec declares the oldest format that reads it right: one in FNumber units stays 3, so an
 # older phototag still reads it (it ignores the new fields, whose defaults it behaves like).
 BASE_FORMAT = 3
@@ -42,7 +43,7 @@ AUX_FEATURES = (
 COMBINE_MODES = ("dof", "exposure", "product")
 POINT_RULES = ("mode", "median", "mape")  # how an estimate is read off a distribution (estimate.py)
 DOF_UNITS = ("fnumber", "equivalent")  # what the depth-of-field head predicts (equivalent.py)
-PRIOR_POOLS = ("linear", "log")  # how the label prior joins the model's distribution (estimate.with_prior)
+PRIOR_POOLS = ("linear", "log")  # how the label prior joins the model's distribution (calibration.with_prior)
 MAX_CONFIDENCE_SHIFT = 5.0  # log-odds: beyond it a confidence would say nothing of its photo
 
 
@@ -98,6 +99,9 @@ class ModelSpec:
     # (0 or absent: none). The window mass under-states the hit rate wherever the label
     # prior dilutes a sharp distribution; no temperature can undo that, one offset can.
     confidence_shift: dict[str, float] = field(default_factory=dict)
+    # Per target, one more log-odds offset per sensor-size class, indexed as the label
+    # prior's rows (its crop_bounds classes, then an unknown crop factor); absent: none.
+    class_shift: dict[str, list[float]] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     format_version: int = BASE_FORMAT
 
@@ -106,6 +110,8 @@ class ModelSpec:
             object.__setattr__(self, "format_version", 4)  # a format-3 reader would misread it
         if "log" in self.prior_pool.values() and self.format_version < 5:
             object.__setattr__(self, "format_version", 5)  # an older reader would mix it linearly
+        if any(any(v) for v in self.class_shift.values()) and self.format_version < 6:
+            object.__setattr__(self, "format_version", 6)  # an older reader would ignore the offsets
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -141,6 +147,7 @@ class ModelSpec:
                 prior_weight={str(k): float(v) for k, v in raw.get("prior_weight", {}).items()},
                 prior_pool={str(k): str(v) for k, v in raw.get("prior_pool", {}).items()},
                 confidence_shift={str(k): float(v) for k, v in raw.get("confidence_shift", {}).items()},
+                class_shift={str(k): [float(x) for x in v] for k, v in raw.get("class_shift", {}).items()},
                 info=raw.get("info", {}),
                 format_version=version,
             )
@@ -157,6 +164,7 @@ class ModelSpec:
         self._validate_prior()
         if any(not abs(v) <= MAX_CONFIDENCE_SHIFT for v in self.confidence_shift.values()):
             raise ModelError(f"model metadata has a confidence shift outside +-{MAX_CONFIDENCE_SHIFT}")
+        self._validate_class_shift()
         if self.combine not in COMBINE_MODES:
             raise ModelError(f"unknown combine mode {self.combine!r}")
         self._validate_dof()
@@ -179,6 +187,14 @@ class ModelSpec:
                 not self.crop_prior or any(len(r) != 2 or not r[0] > 0 or not r[1] >= 0 for r in self.crop_prior)
                 or not sum(r[1] for r in self.crop_prior) > 0):
             raise ModelError("model metadata predicts equivalent apertures without a valid crop_prior")
+
+    def _validate_class_shift(self) -> None:
+        classes = len(self.prior.get("crop_bounds", [])) + 2
+        for target, offsets in self.class_shift.items():
+            if target not in ("fnumber", "focal35") or "crop_bounds" not in self.prior or len(offsets) != classes:
+                raise ModelError(f"model metadata has {target} confidence offsets that match no sensor-size classes")
+            if any(not abs(v) <= MAX_CONFIDENCE_SHIFT for v in offsets):
+                raise ModelError(f"model metadata has a confidence offset outside +-{MAX_CONFIDENCE_SHIFT}")
 
     def _validate_prior(self) -> None:
         if any(pool not in PRIOR_POOLS for pool in self.prior_pool.values()):

@@ -71,6 +71,9 @@ def test_training_run_exports_a_model_that_scan_uses(trained, tmp_path):
     assert re.fullmatch(r"starter-0\.1\+[0-9a-f]{8}", spec.model_version)  # a rebuild is a new model to scan
     assert f"Version `{spec.model_version}`" in model.with_suffix(".md").read_text()
     assert set(spec.confidence_shift) == {"fnumber", "focal35"}  # calibration measured both
+    # focal length's offsets per sensor-size class travel in the file, one per prior row
+    assert list(spec.class_shift) == ["focal35"] and spec.format_version >= 6
+    assert len(spec.class_shift["focal35"]) == len(spec.prior["crop_bounds"]) + 2
     result = CliRunner().invoke(cli, ["scan", str(library), "--db", str(tmp_path / "t.db"),
                                       "--model", str(model), "--workers", "1"], catch_exceptions=False)
     assert result.exit_code == 0, result.output

@@ -126,8 +126,19 @@ def confidence_lines(info: dict) -> list[str]:
         f"Calibration ({CALIBRATION_ROWS[info.get('training_data', {}).get('members', 1) > 1]}, never test): the estimate is "
         f"{point_words(chosen.get('point', {}))}, {prior_words(weights, chosen.get('prior_pool', {}))} "
         "(0 would be the model alone), confidences' log-odds shifted by "
-        f"{chosen.get('confidence_shift', {})} (0 would leave them as the window's mass).",
+        f"{chosen.get('confidence_shift', {})} (0 would leave them as the window's mass)"
+        f"{class_shift_words(chosen.get('class_shift', {}), chosen.get('crop_bounds', []))}.",
     ]
+
+
+def class_shift_words(class_shift: dict, bounds: list) -> str:
+    """The per-sensor-size offsets (calibrate.shift_groups: the smallest class, then the larger
+    ones, which share one), in words; empty where calibration fitted none."""
+    if not class_shift or not bounds:
+        return ""
+    parts = [f"{TARGET_WORDS.get(t, t)} {v[len(bounds)]:+g} for phones and compacts (crop factor {bounds[-1]} and up) "
+             f"and {v[0]:+g} for larger sensors" for t, v in class_shift.items()]
+    return ", and further by " + "; ".join(parts)
 
 
 def trained_on(data: dict) -> str:

@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..equivalent import crop_prior
-from ..estimate import sensor_class
+from ..calibration import sensor_class
 from ..modelspec import ModelSpec
 from .features import FeatureSet
 

@@ -84,6 +84,7 @@ def self_calibrate(options: SelfCalOptions, found: Harvest) -> SelfCalResult:
     spec = Predictor(base_path, "cpu").spec
     config = TrainConfig(input_size=spec.input_size, backbone=_variant(spec), members=head_members(base_path),
                          dof_units=spec.dof_units, prior_pool={t: spec.prior_pool.get(t, "linear") for t in ("fnumber", "focal35")},
+                         class_shift=tuple(spec.class_shift),
                          heads=HeadConfig(epochs=options.epochs, lr=5e-4, patience=30),
                          finetune=FinetuneConfig(blocks=FINETUNE_BLOCKS if options.finetune else 0))
     run_dir = state_dir() / "runs" / time.strftime("%Y%m%d-%H%M%S")
