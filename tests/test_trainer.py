@@ -72,7 +72,8 @@ def test_training_run_exports_a_model_that_scan_uses(trained, tmp_path):
     assert f"Version `{spec.model_version}`" in model.with_suffix(".md").read_text()
     assert set(spec.confidence_shift) == {"fnumber", "focal35"}  # calibration measured both
     # focal length's offsets per sensor-size class travel in the file, one per prior row
-    assert list(spec.class_shift) == ["focal35"] and spec.format_version >= 6
+    assert list(spec.class_shift) == ["focal35"]  # all 0 on this few photos is possible: then format 5 reads it
+    assert spec.format_version >= (6 if any(spec.class_shift["focal35"]) else 5)
     assert len(spec.class_shift["focal35"]) == len(spec.prior["crop_bounds"]) + 2
     result = CliRunner().invoke(cli, ["scan", str(library), "--db", str(tmp_path / "t.db"),
                                       "--model", str(model), "--workers", "1"], catch_exceptions=False)
