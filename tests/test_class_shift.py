@@ -4,7 +4,6 @@ the spec, applied per photo by `estimate` (free and lens-constrained alike)."""
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import replace
 
 import numpy as np
@@ -13,21 +12,12 @@ import pytest
 from photo_tagger.calibration import confidence_shifts, shift_confidence
 from photo_tagger.errors import ModelError
 from photo_tagger.estimate import LensConstraint, estimate
-from photo_tagger.modelspec import AUX_FEATURES, OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35, ModelSpec, default_spec
+from photo_tagger.modelspec import OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35, ModelSpec, default_spec
 from photo_tagger.trainer import calibrate as calib
 from photo_tagger.trainer import prior
+from test_prior import aux_for
 
-CROP = AUX_FEATURES.index("log2_crop_factor")
-HAS_CROP = AUX_FEATURES.index("has_crop_factor")
 PHONE, APS_C, FULL_FRAME = 6.0, 1.5, 1.0
-
-
-def aux_for(crops: list[float | None]) -> np.ndarray:
-    aux = np.zeros((len(crops), len(AUX_FEATURES)), np.float32)
-    for i, crop in enumerate(crops):
-        if crop is not None:
-            aux[i, CROP], aux[i, HAS_CROP] = math.log2(crop), 1.0
-    return aux
 
 
 def spec_with_prior() -> ModelSpec:
