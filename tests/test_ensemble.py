@@ -21,10 +21,11 @@ from photo_tagger.trainer.ensemble import ensemble_calibration_set, fitting_with
 from photo_tagger.trainer.backbone import load_backbone  # noqa: E402
 from photo_tagger.trainer.export import PhototagNet, check, head_members, heads_from_onnx  # noqa: E402
 from photo_tagger.trainer.harvest import harvest  # noqa: E402
-from photo_tagger.trainer.heads import HeadConfig, HeadEnsemble, Heads, bin_sizes  # noqa: E402
+from photo_tagger.trainer.heads import HeadConfig, HeadEnsemble, Heads, bin_sizes, logits  # noqa: E402
 from photo_tagger.trainer.split import copy_key, folds, shot_key  # noqa: E402
 from photo_tagger.trainer.starter import build  # noqa: E402
-from photo_tagger.trainer.train import TrainConfig, base_spec, default_extractor, inference_inputs, prepare_data  # noqa: E402
+from photo_tagger.trainer.train import (TrainConfig, base_spec, default_extractor, heads_only,  # noqa: E402
+                                        inference_inputs, prepare_data)
 from test_trainer import SIZE, make_library  # noqa: E402
 
 CONFIG = TrainConfig(input_size=SIZE, crops=(1.0, 1.6), members=3, heads=HeadConfig(epochs=2))
@@ -81,6 +82,12 @@ def test_calibration_rows_are_every_pool_photo_predicted_without_it(library, tmp
     assert isinstance(heads, HeadEnsemble) and len(heads.members) == len(history) == 3
     assert sorted(cal.rows.photo.tolist()) == pool(data)  # each non-test photo once, never a test one
     assert cal.rows.identity.all() and cal.priors is not None and len(cal.priors["fnumber"]) == len(cal.rows.photo)
+    # the members alone (where fine-tuning starts) are the same heads, without the nested fits
+    alone = heads_only(data, base_spec("t", CONFIG), CONFIG)
+    assert isinstance(alone, HeadEnsemble) and len(alone.members) == 3
+    want = logits(heads, cal.rows)
+    for key, value in logits(alone, cal.rows).items():
+        assert np.allclose(value, want[key], atol=1e-5)
     held = data.val[:2]  # a partial label that copies a held shot must not train its predictor
     copy = next(i for i in data.extra)
     data.photos[copy] = replace(data.photos[copy], body=data.photos[held[0]].body,

@@ -61,16 +61,28 @@ def _member(data: Prepared, base: ModelSpec, config: TrainConfig, held: list[int
     return train_heads(base, train_rows, stop_rows, replace(config.heads, seed=config.heads.seed + seed), init)
 
 
-def ensemble_calibration_set(data: Prepared, base: ModelSpec, config: TrainConfig,
-                             init: Init = None) -> tuple[HeadEnsemble, list, CalibrationSet]:
-    """The K members, and the honest (nested) ensemble predictions calibration fits on."""
+def _plan(data: Prepared, base: ModelSpec, config: TrainConfig,
+          init: Init) -> tuple[list[list[int]], list[Heads | None], FeatureSet, ModelSpec]:
+    """The folds, each member's starting heads, the pool's labels and the spec with its priors."""
     k = members_of(init, config)
     parts = fold_list(data, config, k)
     if len(parts) < 3:
         raise ValueError(f"a {k}-member ensemble needs at least 3 non-empty folds, got {len(parts)}")
-    inits = member_inits(init, len(parts))
     labels = data.features.rows(pool(data), identity_only=True)
-    base = label_prior.with_priors(base, labels, config.label_prior)
+    return parts, member_inits(init, len(parts)), labels, label_prior.with_priors(base, labels, config.label_prior)
+
+
+def ensemble_members(data: Prepared, base: ModelSpec, config: TrainConfig, init: Init = None) -> HeadEnsemble:
+    """The K members alone, for a stage whose calibration would be thrown away (the heads
+    fine-tuning starts from): the K * (K - 1) nested fits are skipped."""
+    parts, inits, _, base = _plan(data, base, config, init)
+    return HeadEnsemble([_member(data, base, config, [], parts[m], inits[m], m)[0] for m in range(len(parts))])
+
+
+def ensemble_calibration_set(data: Prepared, base: ModelSpec, config: TrainConfig,
+                             init: Init = None) -> tuple[HeadEnsemble, list, CalibrationSet]:
+    """The K members, and the honest (nested) ensemble predictions calibration fits on."""
+    parts, inits, labels, base = _plan(data, base, config, init)
     fitted = [_member(data, base, config, [], parts[m], inits[m], m) for m in range(len(parts))]
     outputs: list[dict[str, np.ndarray]] = []
     rows: list[FeatureSet] = []

@@ -26,7 +26,7 @@ from .features import FEATURES_OUTPUT, Extractor, backbone_extractor
 from .harvest import Harvest, harvest
 from .heads import HeadConfig, new_heads
 from .split import copy_key
-from .train import (FinetuneConfig, Fitted, Prepared, TrainConfig, data_summary, evaluate_file, fit,
+from .train import (FinetuneConfig, Fitted, Prepared, TrainConfig, data_summary, evaluate_file, fit, heads_only,
                     inference_inputs, learned, prepare_data, truths)
 
 MIN_PHOTOS = 30
@@ -131,8 +131,8 @@ def _adapt(found: Harvest, base_path: Path, spec: ModelSpec, config: TrainConfig
         return data, fitted, PhototagNet(backbone, fitted.heads)
     from .finetune import finetune
 
-    first = fit(data, base, replace(config, calibration_folds=0), init)  # its calibration is discarded
-    tuned = finetune(backbone, first.heads, data, spec, config)
+    first = heads_only(data, base, config, init)  # fine-tuning starts from them; fit() calibrates after
+    tuned = finetune(backbone, first, data, spec, config)
     fitted = fit(tuned.data, base, config, tuned.heads)
     fitted.report["finetune"] = tuned.report
     return tuned.data, fitted, PhototagNet(tuned.backbone, fitted.heads)

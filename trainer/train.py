@@ -151,6 +151,19 @@ def fit(data: Prepared, base: ModelSpec, config: TrainConfig, init: Heads | None
     return Fitted(heads, spec, report)
 
 
+def heads_only(data: Prepared, base: ModelSpec, config: TrainConfig, init: Heads | None = None) -> Heads:
+    """The heads fit() would train, without the rows to calibrate them on: for a first stage
+    whose calibration would be thrown away (fine-tuning starts from these heads)."""
+    if config.members > 1 or isinstance(init, HeadEnsemble):
+        from .ensemble import ensemble_members
+
+        return ensemble_members(data, base, config, init)
+    labels = data.features.rows(data.train, identity_only=True)
+    base = label_prior.with_priors(base, labels, config.label_prior)
+    val_rows = data.features.rows(data.val, identity_only=True)
+    return train_heads(base, data.features.rows(data.fitting), val_rows, config.heads, init)[0]
+
+
 def calibration_set(data: Prepared, base: ModelSpec, config: TrainConfig,
                     init: Heads | None = None) -> tuple[Heads, list, CalibrationSet]:
     """Train the heads and gather the rows calibration may fit on (bench/confidence_cv.py
