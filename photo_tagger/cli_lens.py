@@ -1,6 +1,6 @@
 """`phototag lens ...` and `phototag camera ...`: the user's lenses, rules and bodies.
 
-Each command parses options, opens the database, calls lenses.LensBook, prints.
+Each command parses options, opens the database, calls lensbook.LensBook, prints.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import click
 
 from .config import HOME_ENV, default_db_path
 from .errors import PhototagError
-from .lenses import STOPS, Lens, LensBook, custom_lens, pick_lensfun, search_lensfun
+from .lensbook import LensBook
+from .lenses import STOPS, Lens, custom_lens, pick_lensfun, search_lensfun
 from .store import Store
 
 _DB_HELP = f"SQLite database (default: phototag.db in the per-user data folder; {HOME_ENV} relocates all state)."

@@ -29,7 +29,7 @@ def _user_crops(db_path: Path | None) -> dict[str, float]:
     path = db_path or default_db_path()
     if not path.is_file():
         return {}
-    from .lenses import LensBook
+    from .lensbook import LensBook
     from .store import Store
 
     with Store(path) as store:

@@ -1,4 +1,4 @@
-"""Known lenses: records, the lensfun database, storage, and which lens took which photo.
+"""Known lenses: records, the lensfun database, and which lens took which photo (storage: lensbook.py).
 
 A user names the manual lenses they own (from lensfun, or typed in), and says where they
 used them: for one scan (`scan --lens`), by rules that persist (folder, camera, dates), or
@@ -18,12 +18,10 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from .errors import PhototagError
 from .estimate import STOP_SCALES, LensConstraint
 from .metadata import PhotoMetadata
-from .store import Store, now
 
 STOPS = tuple(STOP_SCALES)  # full, half, third
 _PLAUSIBLE_FOCAL = (1.0, 5000.0)
@@ -151,7 +149,7 @@ def _day(date_taken: str | None) -> str | None:
     return "-".join(match.groups()) if match else None
 
 
-def _key(text: str) -> str:
+def name_key(text: str) -> str:
     """Lowercase letters, digits and dots only: 'Helios-44 58mm' ~ 'helios 44 58 mm'."""
     return re.sub(r"[^a-z0-9.]", "", text.casefold())
 
@@ -223,8 +221,8 @@ def lensfun_lenses() -> tuple[Lens, ...]:
 
 def search_lensfun(text: str, limit: int | None = None) -> list[Lens]:
     """Lenses whose maker and model contain every word of text ('helios 44', 'samyang 14')."""
-    tokens = [_key(t) for t in text.split() if _key(t)]
-    found = [lens for lens in lensfun_lenses() if all(t in _key(lens.name) for t in tokens)]
+    tokens = [name_key(t) for t in text.split() if name_key(t)]
+    found = [lens for lens in lensfun_lenses() if all(t in name_key(lens.name) for t in tokens)]
     return found[:limit] if limit else found
 
 
@@ -236,9 +234,9 @@ def pick_lensfun(text: str) -> Lens:
         hint = f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else \
             "; describe it yourself with --focal and --aperture"
         raise LensError(f"lensfun has no lens matching {text!r}{hint}")
-    wanted = _key(text)
+    wanted = name_key(text)
     for rule in (lambda k: k == wanted, lambda k: k.startswith(wanted)):
-        hits = [lens for lens in found if rule(_key(lens.name)) or rule(_key(_without_maker(lens)))]
+        hits = [lens for lens in found if rule(name_key(lens.name)) or rule(name_key(_without_maker(lens)))]
         if len(hits) == 1:
             return hits[0]
     if len(found) == 1:
@@ -252,113 +250,6 @@ def _without_maker(lens: Lens) -> str:
     if lens.maker and lens.name.casefold().startswith(lens.maker.casefold()):
         return lens.name[len(lens.maker):].strip()
     return lens.name
-
-
-# --- storage ----------------------------------------------------------------------------
-
-
-class LensBook:
-    """The user's lenses, lens rules and camera crop factors, kept in the database."""
-
-    def __init__(self, store: Store) -> None:
-        self.db = store.db
-
-    def lenses(self) -> list[Lens]:
-        return [_lens_from_row(row) for row in self.db.query("SELECT * FROM lenses ORDER BY name COLLATE NOCASE")]
-
-    def add(self, lens: Lens, replace: bool = False) -> Lens:
-        existing = next((known for known in self.lenses() if _key(known.name) == _key(lens.name)), None)
-        if existing and not replace:
-            raise LensError(f"a lens named {existing.name!r} already exists ({existing.describe()}); "
-                            "remove it first or use --replace")
-        if existing:
-            self.remove(existing.name, keep_rules=True)
-        self.db["lenses"].insert({**asdict(lens), "added_at": now()})
-        return lens
-
-    def find(self, name: str) -> Lens | None:
-        """The known lens with this name, ignoring case, spaces and punctuation; else the only
-        known lens whose name contains it ('Helios-44' for 'KMZ Helios-44 58mm 1:2')."""
-        wanted = _key(name)
-        lenses = self.lenses()
-        for lens in lenses:
-            if _key(lens.name) == wanted:
-                return lens
-        within = [lens for lens in lenses if wanted and wanted in _key(lens.name)]
-        return within[0] if len(within) == 1 else None
-
-    def get(self, name: str) -> Lens:
-        """Like find, but an unknown name is an UnknownLens error that suggests near matches."""
-        lens = self.find(name)
-        if lens is not None:
-            return lens
-        names = [known.name for known in self.lenses()]
-        by_key = {_key(n): n for n in names}
-        near = [by_key[k] for k in difflib.get_close_matches(_key(name), list(by_key), n=3, cutoff=0.5)]
-        near += [n for n in names if _key(name) in _key(n) and n not in near]
-        lensfun = [] if near else [lens.name for lens in search_lensfun(name, limit=3)]
-        raise UnknownLens(name, near[:3], lensfun)
-
-    def remove(self, name: str, keep_rules: bool = False) -> tuple[Lens, int]:
-        """Forget a lens and (unless keep_rules) the rules that name it; returns the rule count."""
-        lens = self.get(name)
-        self.db.execute("DELETE FROM lenses WHERE name = ?", [lens.name])
-        dropped = 0
-        if not keep_rules:
-            dropped = self.db.execute("DELETE FROM lens_rules WHERE lens_name = ?", [lens.name]).rowcount
-        return lens, dropped
-
-    def rules(self) -> list[LensRule]:
-        return [LensRule(**{k: row[k] for k in ("id", "lens_name", "folder", "camera", "date_from", "date_to")})
-                for row in self.db.query("SELECT * FROM lens_rules ORDER BY id")]
-
-    def assign(self, name: str, folder: str | None = None, camera: str | None = None,
-               date_from: str | None = None, date_to: str | None = None) -> LensRule:
-        """A lasting rule: photos matching every given condition were taken with this lens."""
-        if not (folder or camera or date_from or date_to):
-            raise LensError("a rule needs at least one of --folder, --camera, --from or --to")
-        if date_from and date_to and date_from > date_to:
-            raise LensError(f"--from {date_from} is after --to {date_to}")
-        lens = self.get(name)
-        if folder:
-            folder = os.path.abspath(os.path.expanduser(folder))
-        row = {"lens_name": lens.name, "folder": folder, "camera": camera, "date_from": date_from,
-               "date_to": date_to, "added_at": now()}
-        rule_id = self.db["lens_rules"].insert(row).last_pk
-        return LensRule(int(rule_id), lens.name, folder, camera, date_from, date_to)
-
-    def unassign(self, rule_id: int) -> LensRule:
-        rule = next((r for r in self.rules() if r.id == rule_id), None)
-        if rule is None:
-            raise LensError(f"there is no lens rule {rule_id} (see `phototag lens rules`)")
-        self.db.execute("DELETE FROM lens_rules WHERE id = ?", [rule_id])
-        return rule
-
-    def set_crop(self, model: str, crop_factor: float) -> None:
-        """The user's crop factor for a body; it wins over EXIF and lensfun."""
-        if not 0.25 <= crop_factor <= 15.0:
-            raise LensError(f"crop factor {crop_factor:g} is implausible (expected 0.25 to 15)")
-        self.db["cameras"].upsert({"model": model.strip(), "crop_factor": crop_factor, "added_at": now()}, pk="model")
-
-    def unset_crop(self, model: str) -> bool:
-        return self.db.execute("DELETE FROM cameras WHERE model = ? COLLATE NOCASE", [model.strip()]).rowcount > 0
-
-    def crops(self) -> dict[str, float]:
-        """Users' crop factors by body model, as set (see camera.user_crop)."""
-        return {row["model"]: row["crop_factor"] for row in self.db.query("SELECT * FROM cameras ORDER BY model")}
-
-    def resolver(self, forced: str | None = None) -> LensResolver:
-        """Everything a scan needs to know which lens took which photo, loaded once."""
-        forced_lens = self.get(forced) if forced else None
-        return LensResolver(tuple(self.lenses()), tuple(self.rules()), forced_lens, self.crops())
-
-
-def _lens_from_row(row: dict[str, Any]) -> Lens:
-    return Lens(**{k: row[k] for k in ("name", "focal_min", "focal_max", "aperture_min", "aperture_max",
-                                       "stops", "mount", "maker", "source")})
-
-
-# --- which lens took this photo ---------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -408,12 +299,12 @@ class LensResolver:
         """Known lenses named by Exif.Photo.LensModel: exact, else the longest contained name."""
         if not lens_model or not self.lenses:
             return ()
-        said = _key(lens_model)
+        said = name_key(lens_model)
         if len(said) < 3:
             return ()
         scored: list[tuple[int, Lens]] = []
         for lens in self.lenses:
-            keys = {_key(lens.name), _key(_without_maker(lens))}
+            keys = {name_key(lens.name), name_key(_without_maker(lens))}
             if said in keys:
                 return (lens,)
             hits = [len(k) for k in keys if len(k) >= 5 and (k in said or said in k)]

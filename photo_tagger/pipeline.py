@@ -19,7 +19,8 @@ from .analyse import Analysed, Task, analyse, analyse_in_worker, init_worker
 from .preprocess import normalise
 from .discover import FoundFile, discover, display_path
 from .infer import Predictor
-from .lenses import Lens, LensBook, LensResolver
+from .lensbook import LensBook
+from .lenses import Lens, LensResolver
 from .records import PhotoRecord
 from .store import Known, Store, now
 

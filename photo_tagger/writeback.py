@@ -25,7 +25,8 @@ from .discover import display_path
 from .errors import MetadataWriteError
 from .atomic import discard, file_hash, locked, remove_stale_temps, sha256, write_temp
 from .atomic import replace as replace_file
-from .lenses import Lens, LensBook
+from .lensbook import LensBook
+from .lenses import Lens
 from .plan import ALREADY, choose, exif_version_update, kept_marks, stale_lens, still_to_write
 from .store import Store, now
 from .tagio import modify, read_tags, undo_record, verify

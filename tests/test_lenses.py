@@ -13,7 +13,8 @@ import pytest
 
 from photo_tagger.cli_lens import camera_group, lens_group
 from photo_tagger.estimate import LensConstraint, constrain_fnumber, estimate, lens_posterior, stop_scale
-from photo_tagger.lenses import LensBook, LensError, UnknownLens, custom_lens, search_lensfun
+from photo_tagger.lensbook import LensBook
+from photo_tagger.lenses import LensError, UnknownLens, custom_lens, search_lensfun
 from photo_tagger.modelspec import AUX_FEATURES, OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35, default_spec
 from photo_tagger.store import Store
 from helpers import rows, run, wide_or_long
