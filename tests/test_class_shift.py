@@ -15,6 +15,7 @@ from photo_tagger.estimate import LensConstraint, estimate
 from photo_tagger.modelspec import OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35, ModelSpec, default_spec
 from photo_tagger.trainer import calibrate as calib
 from photo_tagger.trainer import prior
+from photo_tagger.trainer.card import class_shift_words
 from test_prior import aux_for
 
 PHONE, APS_C, FULL_FRAME = 6.0, 1.5, 1.0
@@ -96,3 +97,10 @@ def test_class_offsets_travel_in_the_spec_and_older_readers_are_told_to_upgrade(
             ModelSpec.from_json(json.dumps({**raw, "class_shift": bad}))
     with pytest.raises(ModelError, match="sensor-size"):  # offsets need the prior's classes
         ModelSpec.from_json(json.dumps({**raw, "prior": {}, "prior_weight": {}}))
+
+
+def test_the_card_says_the_offsets_in_words():
+    words = class_shift_words({"focal35": [-1.9, -1.9, -1.9, 0.35, 0.0]}, [1.2, 2.1, 3.5])
+    assert "focal length +0.35 for phones and compacts (crop factor 3.5 and up)" in words
+    assert "-1.9 for larger sensors" in words
+    assert class_shift_words({}, [1.2, 2.1, 3.5]) == "" and class_shift_words({"focal35": [0.0] * 5}, []) == ""

@@ -139,8 +139,10 @@ def calibrate(spec: ModelSpec, outputs: dict[str, np.ndarray], aux: np.ndarray,
                    temperature={**temps, **{t: finished[point[t]].temperature[t] for t in TARGETS}})
     spec = replace(spec, confidence_shift=fit_confidence_shift(spec, outputs, aux, f_true, l_true, priors))
     spec = replace(spec, class_shift=fit_class_shift(spec, outputs, aux, f_true, l_true, priors, class_targets))
-    return spec, {"confidence_shift": spec.confidence_shift, "class_shift": spec.class_shift, "crop_bounds": spec.prior.get("crop_bounds", []), "routes_validation": routes, "combine": mode, "point": spec.point, "temperature": spec.temperature,
-                  "bias": spec.bias, "prior_weight": spec.prior_weight, "prior_pool": spec.prior_pool,
+    return spec, {"confidence_shift": spec.confidence_shift, "class_shift": spec.class_shift,
+                  "crop_bounds": spec.prior.get("crop_bounds", []), "routes_validation": routes, "combine": mode,
+                  "point": spec.point, "temperature": spec.temperature, "bias": spec.bias,
+                  "prior_weight": spec.prior_weight, "prior_pool": spec.prior_pool,
                   "prior_weight_nll": {str(w): list(v) for w, v in nlls.items()}, "point_score": points}
 
 
