@@ -19,16 +19,11 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from point_bench import SHIPPED_POOL, built  # noqa: E402
 
-from photo_tagger.calibration import sensor_class  # noqa: E402
-from photo_tagger.estimate import estimate  # noqa: E402
-from photo_tagger.tolerance import ONE_STOP, WITHIN_20_PERCENT  # noqa: E402
 from photo_tagger.trainer import calibrate as calib  # noqa: E402
 from photo_tagger.trainer.evaluate import brier, ece  # noqa: E402
 from photo_tagger.writeback import DEFAULT_MIN_CONFIDENCE  # noqa: E402
@@ -38,22 +33,12 @@ VARIANTS = {"one offset per target": (), "per sensor size for focal length (ship
 GROUP_NAMES = {0: "phones/compacts", 1: "larger sensors"}
 
 
-def events(spec, outputs: dict, rows, priors) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per target, each photo's confidence and whether its estimate was within tolerance."""
-    found = estimate(spec, outputs, rows.aux, priors=priors)
-    f = np.asarray([e.fnumber for e in found])
-    l_ = np.asarray([e.focal_length_35mm for e in found])
-    return {"fnumber": (np.asarray([e.fnumber_confidence for e in found]), ONE_STOP.hits(f, rows.fnumber)),
-            "focal35": (np.asarray([e.focal_length_confidence for e in found]),
-                        WITHIN_20_PERCENT.hits(l_, rows.focal35))}
-
-
 def describe(spec, outputs: dict, rows, priors) -> str:
     """Brier and ECE per target, confidence vs hits per group, and default-threshold writes."""
-    groups = np.asarray(calib.shift_groups(spec))[sensor_class(rows.aux, spec.prior["crop_bounds"])]
+    groups = calib.row_groups(spec, rows.aux)
     parts = []
-    for target, (conf, hit) in events(spec, outputs, rows, priors).items():
-        hit = hit.astype(np.float64)
+    for target, (conf, hit) in calib.confidence_events(spec, outputs, rows.aux, rows.fnumber, rows.focal35,
+                                                       priors).items():
         line = f"{target}: Brier {brier(conf, hit):.3f} ECE {ece(conf, hit):.3f}"
         for g, name in GROUP_NAMES.items():
             m = groups == g

@@ -28,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from photo_tagger.calibration import sensor_class, shift_confidence  # noqa: E402
+from photo_tagger.calibration import shift_confidence  # noqa: E402
 from photo_tagger.trainer import calibrate as calib  # noqa: E402
 from photo_tagger.trainer.evaluate import brier, ece, ranking  # noqa: E402
 from photo_tagger.trainer.harvest import harvest  # noqa: E402
@@ -62,11 +62,8 @@ def apply_platt(confidence: np.ndarray, slope: float, offset: float) -> np.ndarr
 def group_shifted(confidence: np.ndarray, hit: np.ndarray, group: np.ndarray, fit: np.ndarray) -> np.ndarray:
     """All rows shifted by the offset fitted on `fit`, then by their group's (fit rows only)."""
     shifted = shift_confidence(confidence, calib.best_shift(confidence[fit], hit[fit]))
-    for g in (0, 1):
-        rows = fit & (group == g)
-        if rows.any():
-            shifted = np.where(group == g, shift_confidence(shifted, calib.best_shift(shifted[rows], hit[rows])), shifted)
-    return shifted
+    offsets = calib.group_offsets(shifted, hit, np.where(fit, group, -1))
+    return shift_confidence(shifted, np.asarray([offsets.get(g, 0.0) for g in group]))
 
 
 def cross_validate(confidence: np.ndarray, hit: np.ndarray, fold: np.ndarray,
@@ -100,7 +97,7 @@ def main() -> None:
     events = calib.confidence_events(replace(spec, confidence_shift={}, class_shift={}), cal.outputs, rows.aux,
                                      rows.fnumber, rows.focal35, cal.priors)
     fold = folds_by_shot([copy_key(data.photos[i]) for i in rows.photo], args.folds)
-    group = np.asarray(calib.shift_groups(spec))[sensor_class(rows.aux, spec.prior["crop_bounds"])]
+    group = calib.row_groups(spec, rows.aux)
     larger = group == 1
     print(f"calibration rows: {len(fold)} ({len(set(fold.tolist()))} folds by shot, {larger.sum()} larger sensors); "
           f"fitted offsets {spec.confidence_shift}, per sensor-size class {spec.class_shift}")

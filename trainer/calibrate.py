@@ -229,16 +229,23 @@ def fit_class_shift(spec: ModelSpec, outputs: dict[str, np.ndarray], aux: np.nda
     """
     if not targets or "crop_bounds" not in spec.prior:
         return {}
-    groups = shift_groups(spec)
-    classes = np.asarray(groups)[sensor_class(aux, spec.prior["crop_bounds"])]
+    rows = row_groups(spec, aux)
     events = confidence_events(replace(spec, class_shift={}), outputs, aux, f_true, l_true, priors)
     out = {}
     for target in targets:
-        conf, hit = events[target]
-        offset = {g: best_shift(conf[classes == g], hit[classes == g]) if (classes == g).any() else 0.0
-                  for g in (0, 1)}
-        out[target] = [offset.get(g, 0.0) for g in groups]
+        offset = group_offsets(*events[target], rows)
+        out[target] = [offset.get(g, 0.0) for g in shift_groups(spec)]
     return out
+
+
+def row_groups(spec: ModelSpec, aux: np.ndarray) -> np.ndarray:
+    """Each row's group (shift_groups) by its sensor-size class."""
+    return np.asarray(shift_groups(spec))[sensor_class(aux, spec.prior["crop_bounds"])]
+
+
+def group_offsets(confidence: np.ndarray, hit: np.ndarray, groups: np.ndarray) -> dict[int, float]:
+    """Per group that has rows (0 and 1; -1 is never fitted), best_shift over its own rows."""
+    return {g: best_shift(confidence[groups == g], hit[groups == g]) for g in (0, 1) if (groups == g).any()}
 
 
 def best_shift(confidence: np.ndarray, hit: np.ndarray) -> float:

@@ -151,32 +151,41 @@ def fit(data: Prepared, base: ModelSpec, config: TrainConfig, init: Heads | None
     return Fitted(heads, spec, report)
 
 
-def heads_only(data: Prepared, base: ModelSpec, config: TrainConfig, init: Heads | None = None) -> Heads:
-    """The heads fit() would train, without the rows to calibrate them on: for a first stage
-    whose calibration would be thrown away (fine-tuning starts from these heads)."""
-    if config.members > 1 or isinstance(init, HeadEnsemble):
-        from .ensemble import ensemble_members
+def is_ensemble(config: TrainConfig, init: Heads | None) -> bool:
+    """Whether this training makes a cross-fitted ensemble (ensemble.py): asked for, or adapting one."""
+    return config.members > 1 or isinstance(init, HeadEnsemble)
 
-        return ensemble_members(data, base, config, init)
+
+def _single(data: Prepared, base: ModelSpec, config: TrainConfig,
+            init: Heads | None) -> tuple[ModelSpec, Heads, dict, FeatureSet, FeatureSet]:
+    """One set of heads on the training photos, early-stopped on validation; also the spec with
+    its priors, the training labels and the validation rows."""
     labels = data.features.rows(data.train, identity_only=True)
     base = label_prior.with_priors(base, labels, config.label_prior)
     val_rows = data.features.rows(data.val, identity_only=True)
-    return train_heads(base, data.features.rows(data.fitting), val_rows, config.heads, init)[0]
+    heads, history = train_heads(base, data.features.rows(data.fitting), val_rows, config.heads, init)
+    return base, heads, history, labels, val_rows
+
+
+def heads_only(data: Prepared, base: ModelSpec, config: TrainConfig, init: Heads | None = None) -> Heads:
+    """The heads fit() would train, without the rows to calibrate them on: for a first stage
+    whose calibration would be thrown away (fine-tuning starts from these heads)."""
+    if is_ensemble(config, init):
+        from .ensemble import ensemble_members
+
+        return ensemble_members(data, base, config, init)
+    return _single(data, base, config, init)[1]
 
 
 def calibration_set(data: Prepared, base: ModelSpec, config: TrainConfig,
                     init: Heads | None = None) -> tuple[Heads, list, CalibrationSet]:
     """Train the heads and gather the rows calibration may fit on (bench/confidence_cv.py
     cross-validates the last calibration step on the same rows)."""
-    if config.members > 1 or isinstance(init, HeadEnsemble):
+    if is_ensemble(config, init):
         from .ensemble import ensemble_calibration_set
 
         return ensemble_calibration_set(data, base, config, init)  # type: ignore[return-value]
-    train_rows = data.features.rows(data.fitting)
-    val_rows = data.features.rows(data.val, identity_only=True)
-    labels = data.features.rows(data.train, identity_only=True)
-    base = label_prior.with_priors(base, labels, config.label_prior)
-    heads, history = train_heads(base, train_rows, val_rows, config.heads, init)
+    base, heads, history, labels, val_rows = _single(data, base, config, init)
     outputs, rows = logits(heads, val_rows), val_rows
     priors = None
     if config.calibration_folds > 1:
