@@ -8,7 +8,8 @@ extra offset per sensor-size group for focal length (what ships), and for both t
 Per split seed: the Brier score and calibration error of each target's confidences on the
 calibration photos, the test split and the dev-only photos (bodies never trained on), the
 mean confidence against the hit rate per sensor-size group, and what `--write-exif` would
-write at its default threshold. The choice of what ships was made on the calibration and
+write at its default threshold; for the dev-only larger sensors, the focal estimates' range
+against the truths'. The choice of what ships was made on the calibration and
 dev-only photos; the test rows are reported, not used.
 """
 
@@ -22,8 +23,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from ensemble_bench import load  # noqa: E402
 from point_bench import SHIPPED_POOL, built  # noqa: E402
 
+from photo_tagger.estimate import estimate  # noqa: E402
 from photo_tagger.trainer import calibrate as calib  # noqa: E402
 from photo_tagger.trainer.evaluate import brier, ece  # noqa: E402
 from photo_tagger.writeback import DEFAULT_MIN_CONFIDENCE  # noqa: E402
@@ -50,11 +53,22 @@ def describe(spec, outputs: dict, rows, priors) -> str:
     return "\n      ".join(parts)
 
 
+def larger_sensors(spec, outputs: dict, rows, bodies: list[str]) -> str:
+    """What the larger sensors' focal estimates are against their truths: the range of each,
+    and how many bodies (the estimates do not depend on the offsets)."""
+    larger = calib.row_groups(spec, rows.aux) == 1
+    focal = [e.focal_length_35mm for e, big in zip(estimate(spec, outputs, rows.aux), larger) if big]
+    truth = rows.focal35[larger]
+    return (f"larger sensors: {larger.sum()} photos from {len({b for b, big in zip(bodies, larger) if big})} bodies, "
+            f"focal estimates {min(focal):.0f}-{max(focal):.0f} mm for truths {truth.min():.0f}-{truth.max():.0f} mm")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args()
+    bodies = [p.body for p in load(args.data_dir)[1]]
     for seed in args.seeds:
         d = built(seed, args.data_dir)
         cal, r = d["cal"], d["cal"].rows
@@ -66,6 +80,7 @@ def main() -> None:
             for split, (outputs, rows), priors in (("calibration", (cal.outputs, r), cal.priors),
                                                    ("test", d["test"], None), ("dev_only", d["dev"], None)):
                 print(f"  {split:>11}: " + describe(spec, outputs, rows, priors), flush=True)
+        print(f"  dev_only {larger_sensors(spec, *d['dev'], bodies)}")
 
 
 if __name__ == "__main__":
