@@ -22,6 +22,7 @@ from .errors import PhototagError
 from .export import FORMATS, export_rows
 from .infer import DEVICES, Predictor
 from .pipeline import Scan, ScanOptions, ScanSummary
+from .plan import VALUE_FNUMBER, VALUE_FOCAL, VALUE_LENS
 from .registry import default_model
 from .report import render, summarise
 from .store import Store
@@ -182,6 +183,8 @@ def _finish_write(s: WriteSummary, options: WriteOptions) -> None:
         for path, tags in s.planned:
             click.echo(f"would write: {path}: " + ", ".join(f"{k}={v}" for k, v in tags.items()))
     click.echo(_write_line(s, options))
+    if s.written:
+        click.echo(_values_line(s))
     if s.failed and not s.written:
         sys.exit(1)
 
@@ -198,6 +201,17 @@ def _write_line(s: WriteSummary, options: WriteOptions) -> str:
         line += f", {s.already_written} already written"
     line += f", {s.failed} failed"
     return line + (f" [run {s.run_id}: `phototag undo --run {s.run_id}` restores them]" if s.written and not s.dry_run else "")
+
+
+def _values_line(s: WriteSummary) -> str:
+    """Per value, into how many of the written photos it went, and why not into the rest."""
+    parts = []
+    for name in (VALUE_FNUMBER, VALUE_FOCAL, VALUE_LENS):
+        if name == VALUE_LENS and not s.values[name]:
+            continue
+        held = "; ".join(f"{n} {why}" for (value, why), n in s.values_held.most_common() if value == name)
+        parts.append(f"{name} {s.values[name]}" + (f" (not: {held})" if held else ""))
+    return ("Values that would be written: " if s.dry_run else "Values written: ") + ", ".join(parts)
 
 
 @cli.command()

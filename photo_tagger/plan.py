@@ -34,22 +34,40 @@ EXIF_VERSION = "Exif.Photo.ExifVersion"
 LENS_EXIF_VERSION = "0230"  # EXIF 2.3 introduced LensMake, LensModel and LensSpecification
 
 
+VALUE_FNUMBER, VALUE_FOCAL, VALUE_LENS = "FNumber", "focal length", "lens"  # as Estimate.values names them
+
+
+def value_reasons(row: dict[str, Any], min_confidence: float) -> dict[str, str]:
+    """Per estimated value, why it may not be written ('' where it may): each needs its own
+    confidence, and a focal length in real millimetres needs the body's crop factor."""
+    below = f"confidence below {min_confidence:g}"
+
+    def reason(value: Any, confidence: Any) -> str:
+        if value is None:
+            return "no estimate"
+        return below if (confidence or 0.0) < min_confidence else ""
+
+    focal = reason(row["focal_length_35mm"], row["focal_length_confidence"])
+    if not focal and row["focal_length"] is None:
+        focal = "crop factor unknown"
+    return {VALUE_FNUMBER: reason(row["fnumber"], row["fnumber_confidence"]), VALUE_FOCAL: focal}
+
+
 def choose(row: dict[str, Any], min_confidence: float, lenses: Mapping[str, Lens] | None = None) -> tuple[Estimate | None, str]:
     """Which stored values may be written; FNumber, focal length and lens are judged separately."""
     if row["status"] != "predicted":
         return None, "not an estimate"
-    f_ok = row["fnumber"] is not None and (row["fnumber_confidence"] or 0.0) >= min_confidence
-    l_ok = row["focal_length_35mm"] is not None and (row["focal_length_confidence"] or 0.0) >= min_confidence
-    has_real_focal = row["focal_length"] is not None
+    reasons = value_reasons(row, min_confidence)
+    f_ok, l_ok = not reasons[VALUE_FNUMBER], not reasons[VALUE_FOCAL]
     lens = lens_to_write(row, min_confidence, lenses or {})
-    if not f_ok and not (l_ok and has_real_focal) and lens is None:
-        if l_ok and not has_real_focal:
-            return None, "confidence below the minimum for FNumber, crop factor unknown for focal length"
-        return None, f"confidence below {min_confidence:g}"
+    if not f_ok and not l_ok and lens is None:
+        if len(set(reasons.values())) == 1:
+            return None, reasons[VALUE_FNUMBER]
+        return None, "; ".join(f"{name}: {why}" for name, why in reasons.items())
     est = Estimate(
         fnumber=row["fnumber"] if f_ok else None,
-        focal_length=row["focal_length"] if l_ok and has_real_focal else None,
-        focal_length_35mm=row["focal_length_35mm"] if l_ok and has_real_focal else None,
+        focal_length=row["focal_length"] if l_ok else None,
+        focal_length_35mm=row["focal_length_35mm"] if l_ok else None,
         fnumber_confidence=row["fnumber_confidence"],
         focal_length_confidence=row["focal_length_confidence"],
         model_version=row["model_version"],

@@ -11,8 +11,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from .plan import VALUE_FNUMBER, VALUE_FOCAL, VALUE_LENS
 from .tolerance import ONE_STOP, WITHIN_20_PERCENT
 from .store import Store
+from .xmp import FNUMBER, FOCAL_LENGTH, LENS_MODEL, XMP_TWINS
 
 FNUMBER_EDGES = (1.4, 2.0, 2.8, 4.0, 5.6, 8.0, 11.0, 16.0)
 FOCAL35_EDGES = (18, 24, 35, 50, 85, 135, 200, 400)
@@ -123,6 +125,20 @@ class _Tally:
         }
 
 
+WRITTEN_VALUES = {VALUE_FNUMBER: FNUMBER, VALUE_FOCAL: FOCAL_LENGTH, VALUE_LENS: LENS_MODEL}
+
+
+def values_written(store: Store) -> dict[str, int]:
+    """Per value, the photos whose files (or sidecars) now carry phototag's estimate of it:
+    a photo counted as written may hold its FNumber and not its focal length."""
+    photos: dict[str, set[str]] = {name: set() for name in WRITTEN_VALUES}
+    for path, tags in store.active_write_tags():
+        for name, key in WRITTEN_VALUES.items():
+            if tags["exif"].get(key) is not None or tags["xmp"].get(XMP_TWINS[key]) is not None:
+                photos[name].add(path)
+    return {name: len(paths) for name, paths in photos.items()}
+
+
 def summarise(store: Store) -> dict[str, Any]:
     """The report's data, in one streamed pass over the photos."""
     tally = _Tally()
@@ -141,7 +157,7 @@ def summarise(store: Store) -> dict[str, Any]:
         "model_versions": dict(tally.models),
         "providers": dict(tally.providers),
         "last_run": {k: last.get(k) for k in ("id", "started_at", "finished_at", "model_version", "provider")},
-        "writes": store.write_counts(),
+        "writes": {**store.write_counts(), "values": values_written(store)},
     }
 
 
@@ -165,7 +181,9 @@ def render(summary: dict[str, Any], console: Console) -> None:
     writes = summary["writes"]
     _table(console, "Estimates written into files (phototag write / scan --write-exif)", {
         "photos written": writes["written"], "into the photos": writes["into_files"],
-        "into XMP sidecars": writes["into_sidecars"], "writes undone": writes["undone"],
+        "into XMP sidecars": writes["into_sidecars"],
+        **{f"photos with {name} written": n for name, n in writes["values"].items()},
+        "writes undone": writes["undone"],
         **{f"not written: {reason}": n for reason, n in writes["not_written"].items()},
     })
 

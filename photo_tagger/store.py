@@ -250,6 +250,13 @@ class Store:
         """Writes in effect (done, not undone), newest first: the order `undo` takes them in."""
         return list(self.db.query("SELECT * FROM writes WHERE state = 'done' AND undone_at IS NULL ORDER BY id DESC"))
 
+    def active_write_tags(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(photo, the tags it set) for each write in effect; the report counts values from them."""
+        for path, tags in self.conn.execute(
+            "SELECT path, tags_after FROM writes WHERE state = 'done' AND undone_at IS NULL"
+        ):
+            yield path, json.loads(tags)
+
     def mark_undone(self, write_id: int, file_size: int | None = None, file_mtime_ns: int | None = None) -> None:
         """The file is back to what it was before this write."""
         with self._write():

@@ -27,7 +27,8 @@ from .atomic import discard, file_hash, locked, remove_stale_temps, sha256, writ
 from .atomic import replace as replace_file
 from .lensbook import LensBook
 from .lenses import Lens
-from .plan import ALREADY, choose, exif_version_update, kept_marks, stale_lens, still_to_write
+from .plan import (ALREADY, choose, exif_version_update, kept_marks, stale_lens, still_to_write,
+                   value_reasons)
 from .store import Store, now
 from .tagio import modify, read_tags, undo_record, verify
 from .xmp import (
@@ -58,6 +59,8 @@ class WriteSummary:
     into_sidecars: int = 0
     already_written: int = 0
     held_back: Counter[str] = field(default_factory=Counter)
+    values: Counter[str] = field(default_factory=Counter)  # photos each value went into
+    values_held: Counter[tuple[str, str]] = field(default_factory=Counter)  # (value, why not) -> written photos
     failed: int = 0
     settled: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
@@ -67,6 +70,8 @@ class WriteSummary:
         return {
             "dry_run": self.dry_run, "written": self.written, "into_sidecars": self.into_sidecars,
             "already_written": self.already_written, "held_back": dict(self.held_back),
+            "values": dict(self.values),
+            "values_held": {f"{name}: {why}": n for (name, why), n in self.values_held.items()},
             "failed": self.failed, "settled": self.settled,
         }
 
@@ -86,6 +91,7 @@ class Job:
     undo_kind: str  # 'jpeg_header', 'whole', 'tags' or 'sidecar_new'
     undo_blob: bytes | None
     like: os.stat_result | None  # whose mode, owner and times the new file keeps
+    values: tuple[str, ...] = ()  # the estimated values written (Estimate.values), for the summary
 
 
 class Writer(Protocol):
@@ -199,8 +205,19 @@ class WriteStage:
             self.writer.note(path, outcome)
             return
         self.summary.written += 1
+        self._count_values(row, outcome)
         self.summary.into_sidecars += outcome.method == "sidecar"
         self.summary.planned.append((path, shown(outcome.tags_after["exif"])))
+
+    def _count_values(self, row: dict[str, Any], job: Job) -> None:
+        """Which values went into a written photo, and why the others did not: a photo whose
+        FNumber went in may still lack its focal length, and the summary should say so."""
+        self.summary.values.update(job.values)
+        for name, why in value_reasons(row, self.options.min_confidence).items():
+            if not why and name not in job.values:
+                why = "the file records its own"
+            if why and why != "no estimate":
+                self.summary.values_held[name, why] += 1
 
     def _plan_and_commit(self, row: dict[str, Any]) -> Job | str:
         est, reason = choose(row, self.options.min_confidence, self.lenses)
@@ -253,7 +270,7 @@ def build_exif_job(row: dict[str, Any], photo: str, data: bytes, info: os.stat_r
         before=data, after=new,
         tags_before={"exif": {k: exif.get(k) for k in want_exif}, "xmp": {k: xmp.get(k) for k in want_xmp}},
         tags_after={"exif": want_exif, "xmp": want_xmp},
-        undo_kind=undo_kind, undo_blob=blob, like=info,
+        undo_kind=undo_kind, undo_blob=blob, like=info, values=est.values,
     )
 
 
@@ -293,7 +310,7 @@ def build_sidecar_job(row: dict[str, Any], photo: str, data: bytes, info: os.sta
         tags_after={"exif": want_exif, "xmp": want_xmp},
         undo_kind="sidecar_new" if existing is None else "whole",
         undo_blob=None if existing is None else zlib.compress(existing),
-        like=like,
+        like=like, values=est.values,
     )
 
 

@@ -91,6 +91,12 @@ class Estimate:
         return self.fnumber is None and self.focal_length is None and self.lens_model is None
 
     @property
+    def values(self) -> tuple[str, ...]:
+        """The names of the values it writes, as the write summary counts them (plan.VALUE_*)."""
+        named = (("FNumber", self.fnumber), ("focal length", self.focal_length), ("lens", self.lens_model))
+        return tuple(name for name, value in named if value is not None)
+
+    @property
     def lens_name(self) -> str | None:
         """The full name for aux:Lens: 'KMZ Helios-44 58mm 1:2'."""
         if self.lens_model is None or not self.lens_make:

@@ -73,6 +73,7 @@ def test_scan_with_a_prime_writes_the_lens_into_jpeg_and_tiff_marked_as_estimate
     with_helios(db)
     result = scan(manual, tiny_model, db, "--lens", "helios-44", "--write-exif", "--min-confidence", "0")
     assert "Write: 3 written, 0 held back, 0 failed" in result.output, result.output
+    assert "Values written: FNumber 3, focal length 3, lens 3\n" in result.output, result.output
     for name in ("a.jpg", "old.jpg", "print.tif"):
         exif, xmp = tags(manual / name)
         assert exif["Exif.Photo.LensModel"] == "Helios-44 58mm 1:2" and exif["Exif.Photo.LensMake"] == "KMZ"

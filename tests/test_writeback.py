@@ -20,6 +20,7 @@ from click.testing import CliRunner
 
 from photo_tagger.cli import cli
 from photo_tagger.errors import MetadataWriteError
+from photo_tagger.plan import choose
 from photo_tagger.tagio import jpeg_image_offset, modify, verify
 from helpers import rows as db_rows, run
 from photos import camera_exif, make_photo
@@ -171,6 +172,10 @@ def test_fnumber_and_focal_length_are_judged_separately(library, tiny_model, tmp
     assert ("Exif.Photo.FNumber" in exif) is fnumber_won
     assert ("Exif.Photo.FocalLength" in exif) is not fnumber_won
     assert xmp["Xmp.phototag.EstimatedTags"] == ("FNumber" if fnumber_won else "FocalLength,FocalLengthIn35mmFilm")
+    # the summary says which value stayed out, and why
+    below = f"(not: 1 confidence below {(low + high) / 2:g})"
+    expected = f"FNumber 1, focal length 0 {below}" if fnumber_won else f"FNumber 0 {below}, focal length 1"
+    assert f"Values written: {expected}\n" in result.output, result.output
 
 
 def test_dry_run_checks_everything_and_writes_nothing(library, tiny_model, tmp_path):
@@ -355,3 +360,44 @@ def test_writing_the_same_estimates_again_changes_nothing(tmp_path, tiny_model):
     assert "0 written" in again.output and "2 already written" in again.output, again.output
     assert {p.name: p.read_bytes() for p in lib.iterdir()} == after_first
     assert len(writes(db)) == 2
+
+
+def test_write_says_which_values_went_into_the_photos(library, tiny_model, tmp_path):
+    """A photo counted as written may carry its FNumber and not its focal length: the write
+    line and the report say, per value, how many photos got it and why the rest did not."""
+    db = tmp_path / "t.db"
+    result = scan(library, tiny_model, db, "--write-exif", "--min-confidence", "0")
+    assert "Write: 3 written" in result.output, result.output
+    # what the files now carry, read back: phototag's own mark lists the estimated tags
+    marked = [tags(p)[1].get("Xmp.phototag.EstimatedTags", "").split(",") for p in sorted(library.rglob("*.jpg"))]
+    got = {name: sum(key in m for m in marked) for name, key in (("FNumber", "FNumber"), ("focal length", "FocalLength"))}
+    assert got["FNumber"] == 3 and got["focal length"] == 2  # sony/zero.jpg records its own 35 mm
+    line = next(x for x in result.output.splitlines() if x.startswith("Values written: "))
+    assert line == "Values written: FNumber 3, focal length 2 (not: 1 the file records its own)", line
+    report = json.loads(run("report", "--db", str(db), "--format", "json").output)
+    assert report["writes"]["values"] == {"FNumber": 3, "focal length": 2, "lens": 0}
+    assert "photos with focal length written" in run("report", "--db", str(db)).output
+    # undone, nothing carries an estimate any more
+    assert run("undo", "--run", "1", "--db", str(db)).exit_code == 0
+    report = json.loads(run("report", "--db", str(db), "--format", "json").output)
+    assert report["writes"]["values"] == {"FNumber": 0, "focal length": 0, "lens": 0}
+
+
+def test_focal_length_of_an_unknown_body_is_held_back_and_the_summary_says_why(tmp_path, tiny_model):
+    """A body no source gives a crop factor for: its 35 mm-equivalent estimate cannot become
+    real millimetres, so only the FNumber goes in, and the write line names the reason."""
+    lib = tmp_path / "lib"
+    photo = make_photo(lib / "scan.jpg", exif=camera_exif(None, None, make="Nobody", model="Homemade Box 1"), seed=7)
+    db = tmp_path / "t.db"
+    result = scan(lib, tiny_model, db, "--write-exif", "--min-confidence", "0")
+    assert "Values written: FNumber 1, focal length 0 (not: 1 crop factor unknown)\n" in result.output, result.output
+    exif, xmp = tags(photo)
+    assert "Exif.Photo.FNumber" in exif and "Exif.Photo.FocalLength" not in exif
+    assert xmp["Xmp.phototag.EstimatedTags"] == "FNumber"
+    # a stored row whose FNumber misses the threshold and whose focal length lacks the crop
+    # factor is held back with each value's own reason
+    row = db_rows(db)["scan.jpg"]
+    threshold = row["fnumber_confidence"] + 1e-6
+    assert choose({**row, "focal_length_confidence": 1.0}, threshold) == (
+        None, f"FNumber: confidence below {threshold:g}; focal length: crop factor unknown")
+    assert choose(row, 1.01) == (None, "confidence below 1.01")  # one reason for both: said once
