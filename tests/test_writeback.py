@@ -184,6 +184,7 @@ def test_dry_run_checks_everything_and_writes_nothing(library, tiny_model, tmp_p
     result = scan(library, tiny_model, db, "--write-exif", "--min-confidence", "0", "--dry-run")
     assert result.exit_code == 0
     assert "Write (dry run): 3 would be written" in result.output
+    assert "Values that would be written: FNumber 3, focal length 2 (not: 1 the file records its own)" in result.output
     assert result.output.count("would write: ") == 3 and "FNumber=" in result.output
     assert snapshot(library) == before
     assert writes(db) == [] and all(r["written"] == 0 and r["write_note"] is None for r in db_rows(db).values())
