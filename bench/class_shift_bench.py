@@ -15,7 +15,6 @@ dev-only photos; the test rows are reported, not used.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -23,8 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ensemble_bench import load  # noqa: E402
-from point_bench import SHIPPED_POOL, built  # noqa: E402
+from point_bench import SHIPPED_POOL, built, dev_bodies, seed_args  # noqa: E402
 
 from photo_tagger.estimate import estimate  # noqa: E402
 from photo_tagger.trainer import calibrate as calib  # noqa: E402
@@ -64,11 +62,8 @@ def larger_sensors(spec, outputs: dict, rows, bodies: list[str]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("data_dir", type=Path)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    args = parser.parse_args()
-    bodies = [p.body for p in load(args.data_dir)[1]]
+    args = seed_args(__doc__)
+    bodies = dev_bodies(args.data_dir)
     for seed in args.seeds:
         d = built(seed, args.data_dir)
         cal, r = d["cal"], d["cal"].rows

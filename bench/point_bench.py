@@ -83,11 +83,21 @@ def rows_for(d: dict, choices: dict, pool: dict[str, str] = SHIPPED_POOL) -> dic
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def seed_args(doc: str | None) -> argparse.Namespace:
+    """DATA_DIR and --seeds: what every bench on these cached ensembles takes."""
+    parser = argparse.ArgumentParser(description=doc)
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def dev_bodies(data_dir: Path) -> list[str]:
+    """The dev-only photos' bodies, in the order of their rows in built()'s results."""
+    return [p.body for p in load(data_dir)[1]]
+
+
+def main() -> None:
+    args = seed_args(__doc__)
     print("columns: " + ", ".join(f"{t} {k}" for t, k in SHOWN))
     for seed in args.seeds:
         d = built(seed, args.data_dir)

@@ -13,7 +13,6 @@ of what ships was made on the dev-only photos; the test rows are reported, not u
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections import Counter
 from pathlib import Path
@@ -23,8 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ensemble_bench import load  # noqa: E402
-from point_bench import SHOWN, built, rows_for  # noqa: E402
+from point_bench import SHOWN, built, rows_for, dev_bodies, seed_args  # noqa: E402
 
 from photo_tagger.trainer import calibrate as calib  # noqa: E402
 from photo_tagger.trainer.evaluate import body_means, per_body  # noqa: E402
@@ -54,11 +52,8 @@ def focal_by_series(bodies: list[str], estimates: list, truth: np.ndarray) -> st
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("data_dir", type=Path)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    args = parser.parse_args()
-    bodies = [p.body for p in load(args.data_dir)[1]]
+    args = seed_args(__doc__)
+    bodies = dev_bodies(args.data_dir)
     print("columns: " + ", ".join(f"{t} {k}" for t, k in SHOWN))
     for seed in args.seeds:
         d = built(seed, args.data_dir)
