@@ -1,8 +1,9 @@
 """Do high-resolution tiles carry depth of field that the squashed 320 px frame loses?
 
 Run: .venv/bin/python bench/tiles_bench.py ../shared/data [--grid 2] [--seeds 0 1 2] [--trials ...]
-(needs the training extra; on 2 cores about 11 minutes for --grid 2 and 15 for --grid 3,
-most of it rendering and the backbone, cached in runs/starter/cache for later runs)
+(needs the training extra; on 2 cores about 11 minutes for --grid 2 and 15 for --grid 3 with
+the three tile trials, the default, most of it rendering and the backbone, cached in
+runs/starter/cache for later runs; --trials "global only" "global + sharpness" about 4 more)
 
 Each photo (and each training variant, cropped on the full-size image as the trainer does)
 is rendered at grid x 320 px. The frame pooled back to 320 px is the global view; the
@@ -97,36 +98,38 @@ class SharpnessExtractor:
         return f"sharpness{self.blocks}:v1"
 
 
-TRIALS = ("global only", "global + tile mean", "global + tile mean + spread", "global + sharpness")
+SHARPNESS = "global + sharpness"
+TRIALS = ("global only", "global + tile mean", "global + tile mean + spread", SHARPNESS)
 
 
-def columns(features: np.ndarray, trial: str) -> np.ndarray:
-    d = (features.shape[1] - SHARP_DIM) // 3
-    keep = {"global only": np.arange(d), "global + tile mean": np.arange(2 * d),
-            "global + tile mean + spread": np.arange(3 * d),
-            "global + sharpness": np.r_[np.arange(d), np.arange(3 * d, 3 * d + SHARP_DIM)]}
+def columns(features: np.ndarray, trial: str, width: int) -> np.ndarray:
+    """A trial's columns of [frame, tile mean, tile spread (, sharpness)], each block width wide."""
+    keep = {"global only": np.arange(width), "global + tile mean": np.arange(2 * width),
+            "global + tile mean + spread": np.arange(3 * width),
+            SHARPNESS: np.r_[np.arange(width), np.arange(3 * width, 3 * width + SHARP_DIM)]}
     return np.ascontiguousarray(features[:, keep[trial]])
 
 
-def joined(a: FeatureSet, b: FeatureSet) -> FeatureSet:
-    """The same rows with b's feature columns after a's."""
-    assert np.array_equal(a.photo, b.photo) and np.array_equal(a.identity, b.identity)
-    return replace(a, features=np.concatenate([a.features, b.features], axis=1))
+def joined(parts: list[FeatureSet]) -> FeatureSet:
+    """The same rows with each part's feature columns after the one before."""
+    first = parts[0]
+    assert all(np.array_equal(first.photo, p.photo) and np.array_equal(first.identity, p.identity) for p in parts)
+    return replace(first, features=np.concatenate([p.features for p in parts], axis=1))
 
 
-def sliced(rows: FeatureSet, trial: str) -> FeatureSet:
-    return replace(rows, features=columns(rows.features, trial))
+def sliced(rows: FeatureSet, trial: str, width: int) -> FeatureSet:
+    return replace(rows, features=columns(rows.features, trial, width))
 
 
-def run_trial(data: Prepared, dev: FeatureSet, dev_bodies: list[str], trial: str, seed: int) -> dict:
+def run_trial(data: Prepared, dev: FeatureSet, dev_bodies: list[str], trial: str, seed: int, width: int) -> dict:
     config = TrainConfig(input_size=TILE, seed=seed)
-    data = replace(data, features=sliced(data.features, trial))
+    data = replace(data, features=sliced(data.features, trial, width))
     heads, _, cal = calibration_set(data, base_spec("tiles", config), config)
     rows = cal.rows
     spec, report = calib.calibrate(cal.base, cal.outputs, rows.aux, rows.fnumber, rows.focal35, rows.ev100,
                                    cal.priors, class_targets=config.class_shift)
     on_cal = model_figures(estimate(spec, cal.outputs, rows.aux, priors=cal.priors), rows.fnumber, rows.focal35)
-    dev_rows = sliced(dev, trial)
+    dev_rows = sliced(dev, trial, width)
     dev_est = estimate(spec, logits(heads, dev_rows), dev_rows.aux)
     return {"dof": report["routes_validation"]["dof"], "route": spec.combine, "cal": on_cal,
             "dev": model_figures(dev_est, dev_rows.fnumber, dev_rows.focal35),
@@ -146,17 +149,19 @@ def main() -> None:
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("--grid", type=int, default=2)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--trials", nargs="+", default=list(TRIALS), choices=TRIALS)
+    parser.add_argument("--trials", nargs="+", default=list(TRIALS[:3]), choices=TRIALS)
     parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "starter" / "cache")
     args = parser.parse_args()
     train = harvest(index_paths(args.data_dir, "train"))
     dev_photos = harvest(index_paths(args.data_dir, "dev-only")).photos
     extractor = TileExtractor(backbone_extractor("lite0", TILE, args.cache), args.grid)
     size = TILE * args.grid
-    sharp = SharpnessExtractor()
+    extractors = [extractor] + ([SharpnessExtractor()] if SHARPNESS in args.trials else [])  # rendered only when asked
     spec = default_spec("features", size)
     plans = [[IDENTITY]] * len(dev_photos)
-    dev = joined(extract(dev_photos, plans, spec, extractor, args.cache), extract(dev_photos, plans, spec, sharp, args.cache))
+    dev_parts = [extract(dev_photos, plans, spec, e, args.cache) for e in extractors]
+    width = dev_parts[0].features.shape[1] // 3  # the tiles' part is three backbone widths
+    dev = joined(dev_parts)
     print(f"{args.grid}x{args.grid} tiles of {TILE} px ({size} px frame); {len(train.photos)} labeled photos, "
           f"{len(dev_photos)} dev-only. Columns: dof route on calibration photos (within one stop, MSLE); "
           "chosen pipeline on calibration photos (FNumber within one stop, focal within 20%, focal MAPE); "
@@ -164,12 +169,11 @@ def main() -> None:
           "per body); route chosen")
     for seed in args.seeds:
         config = TrainConfig(input_size=size, seed=seed)
-        data = prepare_data(train.photos, config, extractor, args.cache, partial=train.partial)
-        more = prepare_data(train.photos, config, sharp, args.cache, partial=train.partial)
-        data = replace(data, features=joined(data.features, more.features))
+        prepared = [prepare_data(train.photos, config, e, args.cache, partial=train.partial) for e in extractors]
+        data = replace(prepared[0], features=joined([p.features for p in prepared]))
         print(f"seed {seed}:")
         for trial in args.trials:
-            print(line(trial, run_trial(data, dev, [p.body for p in dev_photos], trial, seed)), flush=True)
+            print(line(trial, run_trial(data, dev, [p.body for p in dev_photos], trial, seed, width)), flush=True)
 
 
 if __name__ == "__main__":
