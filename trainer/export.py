@@ -9,7 +9,6 @@ again, rather than editing the ONNX graph.
 from __future__ import annotations
 
 import hashlib
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ import torch
 from torch import nn
 
 from ..modelspec import INPUT_AUX, INPUT_IMAGE, OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35, SPEC_KEY, ModelSpec
+from .backbone import quiet_export
 from .features import FEATURES_OUTPUT
 from .heads import HeadEnsemble, Heads
 
@@ -63,8 +63,7 @@ def export(net: PhototagNet, spec: ModelSpec, path: Path) -> None:
     example = (torch.zeros(2, 3, size, size), torch.zeros(2, len(spec.aux_features)))
     batch = torch.export.Dim("batch")
     path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_export():
         torch.onnx.export(
             net, example, str(path), input_names=[INPUT_IMAGE, INPUT_AUX], output_names=list(OUTPUTS),
             dynamic_shapes=({0: batch}, {0: batch}), opset_version=18, dynamo=True,
