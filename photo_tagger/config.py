@@ -34,3 +34,9 @@ def default_db_path() -> Path:
 def user_models_dir() -> Path:
     """Models trained on the user's own library (`phototag train`) live here."""
     return state_dir() / "models"
+
+
+def train_cache_dir() -> Path:
+    """`phototag train` keeps its photos' backbone features here, so a second run only
+    computes the photos that are new or changed."""
+    return state_dir() / "train-cache"

@@ -14,7 +14,6 @@ pytest.importorskip("onnx")
 from click.testing import CliRunner  # noqa: E402
 
 from photo_tagger.cli import cli  # noqa: E402
-from photo_tagger.cli_train import train_command  # noqa: E402
 from photo_tagger.infer import Predictor  # noqa: E402
 from photo_tagger.modelspec import default_spec  # noqa: E402
 from photo_tagger.trainer.ensemble import ensemble_calibration_set, fitting_without, pool  # noqa: E402
@@ -23,6 +22,7 @@ from photo_tagger.trainer.export import PhototagNet, check, head_members, heads_
 from photo_tagger.trainer.harvest import harvest  # noqa: E402
 from photo_tagger.trainer.heads import HeadConfig, HeadEnsemble, Heads, bin_sizes, logits  # noqa: E402
 from photo_tagger.trainer.split import copy_key, folds, shot_key  # noqa: E402
+from photo_tagger.trainer.selfcal import SelfCalOptions, find_photos, self_calibrate  # noqa: E402
 from photo_tagger.trainer.starter import build  # noqa: E402
 from photo_tagger.trainer.train import (TrainConfig, base_spec, default_extractor, heads_only,  # noqa: E402
                                         inference_inputs, prepare_data)
@@ -116,13 +116,11 @@ def test_an_ensemble_model_exports_scans_and_loads_back(ensemble_model, library,
     assert default_spec("x", SIZE).input_size == spec.input_size
 
 
-def test_self_calibration_adapts_every_member_of_an_ensemble(ensemble_model, library, phototag_home):
+def test_self_calibration_adapts_every_member_of_an_ensemble(ensemble_model, library, phototag_home, tmp_path):
     model, _ = ensemble_model
-    result = CliRunner().invoke(train_command, [str(library), "--min-photos", "5", "--epochs", "3",
-                                                "--model", str(model), "--workers", "1"])
-    assert result.exit_code == 0, result.output
-    candidates = list((phototag_home / "runs").glob("*/candidate.onnx"))
-    assert len(candidates) == 1 and head_members(candidates[0]) == 3
+    options = SelfCalOptions((str(library),), epochs=3, min_photos=5, base_model=model, workers=1)
+    self_calibrate(options, find_photos(options), scratch=tmp_path)
+    assert head_members(tmp_path / "candidate.onnx") == 3
 
 
 def test_a_merged_member_tensor_is_restored_only_when_unambiguous():

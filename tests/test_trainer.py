@@ -24,9 +24,11 @@ from photo_tagger.infer import Predictor  # noqa: E402
 from photo_tagger.modelspec import default_spec  # noqa: E402
 from photo_tagger.preprocess import normalise, prepare  # noqa: E402
 from photo_tagger.trainer.augment import IDENTITY, Variant, relabel, render  # noqa: E402
+from photo_tagger.trainer.feature_cache import FeatureCache  # noqa: E402
 from photo_tagger.trainer.harvest import harvest  # noqa: E402
 from photo_tagger.trainer.heads import HeadConfig  # noqa: E402
 from photo_tagger.trainer.split import split  # noqa: E402
+from photo_tagger.trainer.selfcal import SelfCalOptions, find_photos, self_calibrate  # noqa: E402
 from photo_tagger.trainer.starter import build  # noqa: E402
 from photo_tagger.trainer.train import TrainConfig, inference_inputs  # noqa: E402
 from photos import camera_exif, make_photo  # noqa: E402
@@ -191,10 +193,16 @@ def test_self_calibration_compares_on_held_out_photos(trained, phototag_home):
     assert "current" in result.output and "adapted" in result.output
     assert "adapted - current, 95% interval" in result.output and "cannot tell the two models apart" in result.output
     assert re.search(r"FNumber within one stop .* [+-]\d\.\d{3} to [+-]\d\.\d{3}", result.output), result.output
+    # the run leaves its photos' features for the next one, and no candidate model behind
+    found = harvest([library], workers=1)
+    with FeatureCache(phototag_home / "train-cache") as cache:
+        assert cache.count() == len(found.photos) + len(found.partial)
+    assert sorted(p.name for p in phototag_home.iterdir()) in (["train-cache"], ["models", "train-cache"])
     active = phototag_home / "models" / "active.json"
     if "installed" in result.output:
         name = json.loads(active.read_text())["model"]
         assert (phototag_home / "models" / name).is_file()
+        assert not list((phototag_home / "models").glob(".*"))  # no half-installed file left behind
         card = (phototag_home / "models" / name).with_suffix(".md").read_text()
         assert f"Version `{Predictor(phototag_home / 'models' / name, 'cpu').spec.model_version}`" in card
         listed = CliRunner().invoke(models_command, ["--format", "json"])
@@ -254,8 +262,7 @@ def test_a_model_in_equivalent_aperture_units_trains_exports_and_scans(tmp_path,
                                       "--model", str(out / "eq.onnx"), "--workers", "1"], catch_exceptions=False)
     assert result.exit_code == 0 and "1 predicted" in result.output, result.output
     # self-calibration adapts it in its own units, with the library's own crop factors
-    result = CliRunner().invoke(train_command, [str(root), "--min-photos", "5", "--epochs", "3",
-                                                "--model", str(out / "eq.onnx"), "--workers", "1"])
-    assert result.exit_code == 0 and "adapted" in result.output, result.output
-    adapted = list((phototag_home / "runs").glob("*/*.onnx")) + list((phototag_home / "models").glob("*.onnx"))
-    assert adapted and all(Predictor(m, "cpu").spec.dof_units == "equivalent" for m in adapted)
+    options = SelfCalOptions((str(root),), epochs=3, min_photos=5, base_model=out / "eq.onnx", workers=1)
+    self_calibrate(options, find_photos(options), scratch=tmp_path)
+    adapted = [tmp_path / "candidate.onnx", *(phototag_home / "models").glob("*.onnx")]
+    assert all(Predictor(m, "cpu").spec.dof_units == "equivalent" for m in adapted)

@@ -6,8 +6,6 @@ magnitude faster than eager torch on a CPU) and the heads train on the cache.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,6 +15,7 @@ import numpy as np
 
 from ..modelspec import INPUT_AUX, INPUT_IMAGE, ModelSpec
 from .augment import Variant, relabel, render
+from .feature_cache import FeatureCache, photo_key
 from .harvest import LabeledPhoto
 
 FEATURES_OUTPUT = "features"
@@ -41,15 +40,6 @@ class FeatureSet:
         if identity_only:
             mask &= self.identity
         return FeatureSet(**{k: v[mask] for k, v in vars(self).items()})
-
-    def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(path, **vars(self))
-
-    @classmethod
-    def load(cls, path: Path) -> FeatureSet:
-        with np.load(path) as data:
-            return cls(**{k: data[k] for k in data.files})
 
 
 class Extractor:
@@ -89,14 +79,37 @@ def backbone_extractor(variant: str, size: int, cache_dir: Path) -> Extractor:
     return Extractor(path, output="output")
 
 
-def cache_key(photos: Sequence[LabeledPhoto], plans: Sequence[Sequence[Variant]],
-              spec: ModelSpec, extractor: Extractor) -> str:
-    """Changes when any photo file, variant plan, input size or feature model changes."""
-    parts = [extractor.identity(), str(spec.input_size)]
+def _keys(photos: Sequence[LabeledPhoto], plans: Sequence[Sequence[Variant]], spec: ModelSpec,
+          extractor: Extractor) -> list[str]:
+    model = extractor.identity()
+    keys = []
     for photo, variants in zip(photos, plans):
         stat = os.stat(photo.path)
-        parts.append(f"{photo.path}:{stat.st_size}:{stat.st_mtime_ns}:{variants!r}")
-    return hashlib.sha1(json.dumps(parts).encode()).hexdigest()[:16]
+        keys.append(photo_key(model, spec.input_size, photo.path, stat.st_size, stat.st_mtime_ns, repr(variants)))
+    return keys
+
+
+def _compute(todo: Sequence[int], photos: Sequence[LabeledPhoto], plans: Sequence[Sequence[Variant]],
+             spec: ModelSpec, extractor: Extractor, done: Callable[[list[int], list[np.ndarray]], None],
+             progress: Callable[[int], None] | None) -> None:
+    """Render and run the photos in `todo`, about BATCH variants at a time; `done` gets each
+    batch's photos and their feature rows as soon as they exist."""
+    batch: list[int] = []
+    images: list[np.ndarray] = []
+    aux: list[np.ndarray] = []
+    for position, index in enumerate(todo):
+        photo, data = photos[index], Path(photos[index].path).read_bytes()
+        for variant in plans[index]:
+            images.append(render(data, spec, variant))
+            aux.append(relabel(photo.focal35, photo.aux, variant)[1])
+        batch.append(index)
+        if len(images) >= BATCH or position == len(todo) - 1:
+            out = extractor(np.stack(images), np.stack(aux).astype(np.float32))
+            counts = np.cumsum([len(plans[i]) for i in batch])[:-1]
+            done(batch, np.split(out, counts))
+            batch, images, aux = [], [], []
+        if progress:
+            progress(1)
 
 
 def extract(
@@ -107,30 +120,43 @@ def extract(
     cache_dir: Path | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> FeatureSet:
-    """Render every planned variant of every photo and compute its features (cached by content)."""
-    cache = cache_dir / f"features-{cache_key(photos, plans, spec, extractor)}.npz" if cache_dir else None
-    if cache and cache.is_file():
-        return FeatureSet.load(cache)
-    rows: dict[str, list] = {k: [] for k in ("image", "aux", "fnumber", "focal35", "ev100", "photo", "identity")}
-    feats: list[np.ndarray] = []
+    """Render every planned variant of every photo and compute its features; with a cache
+    folder, only for photos it does not hold yet (feature_cache.py)."""
+    cache = FeatureCache(cache_dir) if cache_dir else None
+    keys = _keys(photos, plans, spec, extractor) if cache is not None else []
+    feats: dict[int, np.ndarray] = {}
+    if cache is not None:
+        have = cache.get(keys)
+        feats = {i: have[k] for i, k in enumerate(keys) if k in have}
+        if progress and feats:
+            progress(len(feats))
+
+    def done(batch: list[int], rows: list[np.ndarray]) -> None:
+        feats.update(zip(batch, rows))
+        if cache is not None:
+            cache.put((keys[i], r) for i, r in zip(batch, rows))
+
+    try:
+        _compute([i for i in range(len(photos)) if i not in feats], photos, plans, spec, extractor, done, progress)
+    finally:
+        if cache is not None:
+            cache.close()
+    return _assemble(photos, plans, feats)
+
+
+def _assemble(photos: Sequence[LabeledPhoto], plans: Sequence[Sequence[Variant]],
+              feats: dict[int, np.ndarray]) -> FeatureSet:
+    """The feature rows in photo order, with each variant's labels (relabelled for its crop)."""
+    rows: dict[str, list] = {k: [] for k in ("aux", "fnumber", "focal35", "ev100", "photo", "identity")}
     for index, (photo, variants) in enumerate(zip(photos, plans)):
-        data = Path(photo.path).read_bytes()
         for variant in variants:
             focal35, aux = relabel(photo.focal35, photo.aux, variant)
-            for key, value in (("image", render(data, spec, variant)), ("aux", aux),
-                               ("fnumber", photo.fnumber), ("focal35", focal35),
+            for key, value in (("aux", aux), ("fnumber", photo.fnumber), ("focal35", focal35),
                                ("ev100", np.nan if photo.ev100 is None else photo.ev100),
                                ("photo", index), ("identity", variant.is_identity)):
                 rows[key].append(value)
-        if len(rows["image"]) >= BATCH:
-            feats.append(extractor(np.stack(rows["image"]), np.stack(rows["aux"][-len(rows["image"]):])))
-            rows["image"] = []
-        if progress:
-            progress(1)
-    if rows["image"]:
-        feats.append(extractor(np.stack(rows["image"]), np.stack(rows["aux"][-len(rows["image"]):])))
-    result = FeatureSet(
-        features=np.concatenate(feats).astype(np.float32),
+    return FeatureSet(
+        features=np.concatenate([feats[i] for i in range(len(photos))]).astype(np.float32),
         aux=np.stack(rows["aux"]).astype(np.float32),
         fnumber=np.asarray(rows["fnumber"], np.float64),
         focal35=np.asarray(rows["focal35"], np.float64),
@@ -138,6 +164,3 @@ def extract(
         photo=np.asarray(rows["photo"], int),
         identity=np.asarray(rows["identity"], bool),
     )
-    if cache:
-        result.save(cache)
-    return result

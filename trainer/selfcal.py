@@ -8,20 +8,25 @@ the adapted one are scored on the same held-out photos, and the adapted one is i
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..config import state_dir, user_models_dir
+from ..config import state_dir, train_cache_dir, user_models_dir
 from ..errors import PhototagError
 from ..infer import Predictor
 from ..modelspec import ModelSpec
 from ..registry import ACTIVE_FILE, default_model
 from .backbone import EfficientNetLite, load_backbone
 from .evaluate import difference_intervals
-from .export import PhototagNet, check, export, head_members, heads_from_onnx
+from .export import PhototagNet, check, export, head_members, heads_from_onnx, stamp
+from .feature_cache import FeatureCache
 from .features import FEATURES_OUTPUT, Extractor, backbone_extractor
 from .harvest import Harvest, harvest
 from .heads import HeadConfig, new_heads
@@ -75,8 +80,12 @@ def find_photos(options: SelfCalOptions) -> Harvest:
     return harvest(options.paths, options.workers, options.crops)
 
 
-def self_calibrate(options: SelfCalOptions, found: Harvest) -> SelfCalResult:
-    """Adapt the current model to the found photos; install only if it scores better."""
+def self_calibrate(options: SelfCalOptions, found: Harvest, scratch: Path | None = None) -> SelfCalResult:
+    """Adapt the current model to the found photos; install only if it scores better.
+
+    The candidate model is written into `scratch` when given (the caller keeps it), else
+    into a temporary folder that goes with it.
+    """
     if len(found.photos) < options.min_photos:
         raise TrainError(f"found {len(found.photos)} labeled photos; at least {options.min_photos} "
                          "are needed to learn from and still hold some out for testing")
@@ -87,12 +96,25 @@ def self_calibrate(options: SelfCalOptions, found: Harvest) -> SelfCalResult:
                          class_shift=tuple(spec.class_shift),
                          heads=HeadConfig(epochs=options.epochs, lr=5e-4, patience=30),
                          finetune=FinetuneConfig(blocks=FINETUNE_BLOCKS if options.finetune else 0))
-    run_dir = state_dir() / "runs" / time.strftime("%Y%m%d-%H%M%S")
-    data, fitted, net = _adapt(found, base_path, spec, config, run_dir)
+    started = time.time()
+    state_dir().mkdir(parents=True, exist_ok=True)
+    folder = (contextlib.nullcontext(str(scratch)) if scratch is not None
+              else tempfile.TemporaryDirectory(prefix=".train-", dir=state_dir()))
+    with folder as where:
+        result = _compare(found, base_path, spec, config, Path(where))
+    with FeatureCache(train_cache_dir()) as cache:
+        cache.drop_unused_since(started)  # photos since deleted or changed, other models' features
+    return result
+
+
+def _compare(found: Harvest, base_path: Path, spec: ModelSpec, config: TrainConfig, scratch: Path) -> SelfCalResult:
+    """Adapt, export the candidate, score it and the current model on the same held-out
+    photos, and install the candidate file itself if it did better."""
+    data, fitted, net = _adapt(found, base_path, spec, config, train_cache_dir())
     new_spec = replace(fitted.spec, model_version=f"{spec.model_version}+self-{time.strftime('%Y%m%d%H%M')}")
     if config.finetune.blocks:
         new_spec = replace(new_spec, info={**new_spec.info, "finetuned_blocks": config.finetune.blocks})
-    candidate = run_dir / "candidate.onnx"
+    candidate = scratch / "candidate.onnx"
     export(net, new_spec, candidate)
     test = [found.photos[i] for i in data.test]
     train = [found.photos[i] for i in learned(data, config.members)]  # the baseline's median comes from them
@@ -107,20 +129,20 @@ def self_calibrate(options: SelfCalOptions, found: Harvest) -> SelfCalResult:
         info = {**new_spec.info, "base_model": base_path.name, "training_data": summary,
                 "test": result.adapted["model"], "baseline_test": result.adapted["baseline"],
                 "test_difference_95": result.adapted["difference_95"], "base_model_test": result.current["model"], "config": config.to_dict()}
-        result.installed = install(net, replace(new_spec, info=info))
+        result.installed = install(candidate, net, replace(new_spec, info=info))
     return result
 
 
 def _adapt(found: Harvest, base_path: Path, spec: ModelSpec, config: TrainConfig,
-           run_dir: Path) -> tuple[Prepared, Fitted, PhototagNet]:
+           cache: Path) -> tuple[Prepared, Fitted, PhototagNet]:
     """Heads on the base model's cached features; with finetune, then the backbone's tail too.
 
     After fine-tuning, the heads are fitted and calibrated again (train.fit, out-of-fold as
     always) on the tuned backbone's features, so the spec matches the exported network.
     """
-    extractor, init = _start_from(base_path, spec, config, run_dir / "cache")
+    extractor, init = _start_from(base_path, spec, config, cache)
     backbone = base_backbone(base_path, spec, config.backbone)
-    data = prepare_data(found.photos, config, extractor, run_dir / "cache", partial=found.partial)
+    data = prepare_data(found.photos, config, extractor, cache, partial=found.partial)
     if not (data.val and data.test):
         raise TrainError("the labeled photos are too few distinct shots to hold some out for testing")
     if init is None:
@@ -172,13 +194,17 @@ def _start_from(base: Path, spec: ModelSpec, config: TrainConfig, cache: Path) -
         raise TrainError(f"{base.name} was not exported by phototag's trainer ({exc})") from exc
 
 
-def install(net: PhototagNet, spec) -> Path:  # type: ignore[no-untyped-def]
-    """Write the model into the user's models folder and point active.json at it."""
+def install(candidate: Path, net: PhototagNet, spec: ModelSpec) -> Path:
+    """Put the file that was scored into the user's models folder, its spec now carrying the
+    held-out figures, and point active.json at it; each file appears whole or not at all."""
     folder = user_models_dir()
     folder.mkdir(parents=True, exist_ok=True)
     name = f"phototag-self-{time.strftime('%Y%m%d-%H%M%S')}.onnx"
     path = folder / name
-    export(net, spec, path)
+    temp = folder / f".{name}.partial"
+    shutil.copyfile(candidate, temp)
+    stamp(temp, spec)  # metadata only: the graph and weights are the ones just tested
+    os.replace(temp, path)
     if spec.info.get("finetuned_blocks"):
         from .finetune import save_backbone
 
@@ -186,5 +212,7 @@ def install(net: PhototagNet, spec) -> Path:  # type: ignore[no-untyped-def]
     from .card import write_card
 
     write_card(path, {**spec.info, "per_body_test": {}, "validation_routes_final": {}}, spec.model_version)
-    (folder / ACTIVE_FILE).write_text(json.dumps({"model": name}))
+    active = folder / f".{ACTIVE_FILE}.partial"
+    active.write_text(json.dumps({"model": name}))
+    os.replace(active, folder / ACTIVE_FILE)
     return path
