@@ -14,7 +14,7 @@ from photo_tagger.modelspec import AUX_FEATURES, default_spec  # noqa: E402
 from photo_tagger.trainer.backbone import load_backbone  # noqa: E402
 from photo_tagger.trainer.export import HEAD_PREFIX, PhototagNet, export, heads_from_onnx  # noqa: E402
 from photo_tagger.trainer.features import FeatureSet  # noqa: E402
-from photo_tagger.trainer.heads import HeadConfig, Heads, bin_sizes, new_heads  # noqa: E402
+from photo_tagger.trainer.heads import HeadConfig, Heads, bin_sizes, losses, new_heads, targets, train_heads  # noqa: E402
 
 SETTINGS = [AUX_FEATURES.index(n) for n in ("log2_exposure_time", "log2_iso_over_100")]
 
@@ -64,3 +64,33 @@ def test_masks_survive_export_and_older_files_load_with_every_input(tmp_path: Pa
     onnx.save(proto, str(tmp_path / "old.onnx"))
     old = heads_from_onnx(tmp_path / "old.onnx", Heads(1280, 9, bin_sizes(spec)))
     assert torch.equal(old.ev_aux_mask, torch.ones(9)) and torch.equal(old.aux_mask, back.aux_mask)
+
+
+def learnable(n: int, seed: int = 0) -> FeatureSet:
+    """Rows whose FNumber and focal length a linear head can read off the first features."""
+    rng = np.random.default_rng(seed)
+    fnumber = rng.choice([1.8, 2.8, 5.6, 11.0], n)
+    focal = rng.choice([24.0, 50.0, 135.0], n)
+    features = rng.normal(size=(n, 1280)).astype(np.float32)
+    features[:, 0] = np.log2(fnumber) + rng.normal(0, 0.1, n)
+    features[:, 1] = np.log2(focal) + rng.normal(0, 0.1, n)
+    return FeatureSet(features, np.zeros((n, 9), np.float32), fnumber, focal, np.full(n, np.nan),
+                      np.arange(n), np.ones(n, bool))
+
+
+def test_a_large_set_trains_in_batches_within_the_same_step_budget():
+    spec, config = default_spec("t"), HeadConfig(epochs=200, patience=200, lr=1e-2)
+    train, val = learnable(400), learnable(100, seed=1)
+    untrained = new_heads(spec, train, config)
+    whole, report = train_heads(spec, train, val, config, init=untrained)
+    assert report["epochs_run"] == 200
+    # a batch as large as the set is the full-batch fit itself, step for step
+    same, _ = train_heads(spec, train, val, config, init=untrained, batch_rows=400)
+    assert all(torch.equal(a, b) for a, b in zip(whole.state_dict().values(), same.state_dict().values()))
+    # four steps a pass: a quarter of the passes, and it learns as well
+    batched, report = train_heads(spec, train, val, config, init=untrained, batch_rows=100)
+    assert report["epochs_run"] == 50
+    with torch.no_grad():
+        data = (torch.from_numpy(val.features), torch.from_numpy(val.aux), targets(spec, val, config))
+        first, full, minibatch = (float(losses(h.eval(), data)[0]) for h in (untrained, whole, batched))
+    assert minibatch < 0.8 * first and minibatch < 1.1 * full

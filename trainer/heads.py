@@ -18,6 +18,10 @@ from ..modelspec import AUX_FEATURES, ModelSpec
 from .features import FeatureSet
 
 TARGETS = ("fnumber", "focal35", "ev100")
+# A full-batch step costs time in proportion to the rows, and early stopping wants a few
+# hundred steps: past this many rows (a library of about 800 photos and their crops),
+# the heads take several steps per pass, so a large library needs fewer passes.
+BATCH_ROWS = 4096
 
 
 @dataclass(frozen=True)
@@ -145,8 +149,9 @@ def penalty(heads: Heads | HeadEnsemble) -> torch.Tensor:
 
 
 def train_heads(spec: ModelSpec, train: FeatureSet, val: FeatureSet, config: HeadConfig,
-                init: Heads | None = None) -> tuple[Heads, dict]:
-    """Full-batch AdamW; each head keeps the epoch with its own best validation loss."""
+                init: Heads | None = None, batch_rows: int = BATCH_ROWS) -> tuple[Heads, dict]:
+    """AdamW, full-batch up to batch_rows training rows, else that many rows a step; each
+    head keeps the epoch with its own best validation loss."""
     torch.manual_seed(config.seed)
     heads = copy.deepcopy(init) if init is not None else new_heads(spec, train, config)
     tensors = [(torch.from_numpy(d.features), torch.from_numpy(d.aux), targets(spec, d, config))
@@ -154,19 +159,24 @@ def train_heads(spec: ModelSpec, train: FeatureSet, val: FeatureSet, config: Hea
     optimiser = torch.optim.AdamW([p for p in heads.parameters() if p.requires_grad],
                                   lr=config.lr, weight_decay=0.0)
     best = {name: (float("inf"), 0, _state(heads, name)) for name in TARGETS}
+    # epochs and patience count full-batch steps: with k steps a pass, a k-th as many passes
+    steps = -(-len(train.features) // batch_rows)
+    epochs, patience = (config.epochs, config.patience) if steps <= 1 else (
+        -(-config.epochs // steps), max(2, -(-config.patience // steps)))
     epoch = 0
-    for epoch in range(config.epochs):
+    for epoch in range(epochs):
         heads.train()
-        optimiser.zero_grad()
-        (sum(losses(heads, tensors[0])) + config.l2 * penalty(heads)).backward()
-        optimiser.step()
+        for batch in _batches(tensors[0], batch_rows):
+            optimiser.zero_grad()
+            (sum(losses(heads, batch)) + config.l2 * penalty(heads)).backward()
+            optimiser.step()
         heads.eval()
         with torch.no_grad():
             val_losses = [float(v) for v in losses(heads, tensors[1])]
         for name, value in zip(TARGETS, val_losses):
             if value < best[name][0] - 1e-4:
                 best[name] = (value, epoch, _state(heads, name))
-        if epoch - max(b[1] for b in best.values()) >= config.patience:
+        if epoch - max(b[1] for b in best.values()) >= patience:
             break
     for name in TARGETS:
         getattr(heads, name).load_state_dict(best[name][2])
@@ -174,6 +184,17 @@ def train_heads(spec: ModelSpec, train: FeatureSet, val: FeatureSet, config: Hea
     return heads, {"epochs_run": epoch + 1,
                    "best_epoch": {n: best[n][1] for n in TARGETS},
                    "best_val_loss": {n: round(best[n][0], 4) for n in TARGETS}}
+
+
+def _batches(data: tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]],
+             rows: int) -> list[tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]]:
+    """The whole set when it fits in one batch (and no shuffle draws on the random state);
+    else a shuffled pass in near-equal batches of at most `rows`."""
+    features, aux, soft = data
+    count = -(-len(features) // rows)
+    if count <= 1:
+        return [data]
+    return [(features[i], aux[i], [t[i] for t in soft]) for i in torch.randperm(len(features)).chunk(count)]
 
 
 def _state(heads: Heads, name: str) -> dict:
