@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from .config import default_db_path
 from .errors import PhototagError
@@ -59,7 +63,9 @@ def train_command(paths: tuple[str, ...], epochs: int, min_photos: int, finetune
         _print_found(found)
         if finetune:
             _print_device()
-        result = self_calibrate(options, found)
+        click.echo("computing the photos' image features, then fitting the model to them (minutes)")
+        with _feature_progress(len(found.photos) + len(found.partial)) as advance:
+            result = self_calibrate(options, found, progress=advance)
     except PhototagError as exc:
         raise click.ClickException(str(exc)) from exc
     _print_comparison(result)
@@ -72,6 +78,21 @@ def _print_found(found) -> None:  # type: ignore[no-untyped-def]
                f"{found.errors} unreadable")
     for body, count in found.per_body().items():
         click.echo(f"  {count:5d}  {body}")
+
+
+@contextmanager
+def _feature_progress(total: int) -> Iterator[Callable[[int], None]]:
+    """A bar on a terminal while the photos' image features are computed: the part that
+    grows with the library (photos an earlier run saw come from its cache)."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield lambda n: None
+        return
+    columns = (TextColumn("image features"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("features", total=total)
+        yield lambda n: bar.advance(task, n)
 
 
 def _print_device() -> None:

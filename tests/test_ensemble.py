@@ -119,8 +119,10 @@ def test_an_ensemble_model_exports_scans_and_loads_back(ensemble_model, library,
 def test_self_calibration_adapts_every_member_of_an_ensemble(ensemble_model, library, phototag_home, tmp_path):
     model, _ = ensemble_model
     options = SelfCalOptions((str(library),), epochs=3, min_photos=5, base_model=model, workers=1)
-    self_calibrate(options, find_photos(options), scratch=tmp_path)
+    found, ready = find_photos(options), []
+    self_calibrate(options, found, scratch=tmp_path, progress=ready.append)
     assert head_members(tmp_path / "candidate.onnx") == 3
+    assert sum(ready) == len(found.photos) + len(found.partial)  # every photo's features, once
 
 
 def test_a_merged_member_tensor_is_restored_only_when_unambiguous():

@@ -31,7 +31,7 @@ from .features import FEATURES_OUTPUT, Extractor, backbone_extractor
 from .harvest import Harvest, harvest
 from .heads import HeadConfig, new_heads
 from .split import copy_key
-from .train import (FinetuneConfig, Fitted, Prepared, TrainConfig, data_summary, evaluate_file, fit, heads_only,
+from .train import (FinetuneConfig, Fitted, Prepared, Progress, TrainConfig, data_summary, evaluate_file, fit, heads_only,
                     inference_inputs, learned, prepare_data, truths)
 
 MIN_PHOTOS = 30
@@ -80,11 +80,13 @@ def find_photos(options: SelfCalOptions) -> Harvest:
     return harvest(options.paths, options.workers, options.crops)
 
 
-def self_calibrate(options: SelfCalOptions, found: Harvest, scratch: Path | None = None) -> SelfCalResult:
+def self_calibrate(options: SelfCalOptions, found: Harvest, scratch: Path | None = None,
+                   progress: Progress | None = None) -> SelfCalResult:
     """Adapt the current model to the found photos; install only if it scores better.
 
     The candidate model is written into `scratch` when given (the caller keeps it), else
-    into a temporary folder that goes with it.
+    into a temporary folder that goes with it. `progress` hears of each photo whose image
+    features are ready (computed, or read from the cache).
     """
     if len(found.photos) < options.min_photos:
         raise TrainError(f"found {len(found.photos)} labeled photos; at least {options.min_photos} "
@@ -101,16 +103,17 @@ def self_calibrate(options: SelfCalOptions, found: Harvest, scratch: Path | None
     folder = (contextlib.nullcontext(str(scratch)) if scratch is not None
               else tempfile.TemporaryDirectory(prefix=".train-", dir=state_dir()))
     with folder as where:
-        result = _compare(found, base_path, spec, config, Path(where))
+        result = _compare(found, base_path, spec, config, Path(where), progress)
     with FeatureCache(train_cache_dir()) as cache:
         cache.drop_unused_since(started)  # photos since deleted or changed, other models' features
     return result
 
 
-def _compare(found: Harvest, base_path: Path, spec: ModelSpec, config: TrainConfig, scratch: Path) -> SelfCalResult:
+def _compare(found: Harvest, base_path: Path, spec: ModelSpec, config: TrainConfig, scratch: Path,
+             progress: Progress | None) -> SelfCalResult:
     """Adapt, export the candidate, score it and the current model on the same held-out
     photos, and install the candidate file itself if it did better."""
-    data, fitted, net = _adapt(found, base_path, spec, config, train_cache_dir())
+    data, fitted, net = _adapt(found, base_path, spec, config, train_cache_dir(), progress)
     new_spec = replace(fitted.spec, model_version=f"{spec.model_version}+self-{time.strftime('%Y%m%d%H%M')}")
     if config.finetune.blocks:
         new_spec = replace(new_spec, info={**new_spec.info, "finetuned_blocks": config.finetune.blocks})
@@ -134,7 +137,7 @@ def _compare(found: Harvest, base_path: Path, spec: ModelSpec, config: TrainConf
 
 
 def _adapt(found: Harvest, base_path: Path, spec: ModelSpec, config: TrainConfig,
-           cache: Path) -> tuple[Prepared, Fitted, PhototagNet]:
+           cache: Path, progress: Progress | None = None) -> tuple[Prepared, Fitted, PhototagNet]:
     """Heads on the base model's cached features; with finetune, then the backbone's tail too.
 
     After fine-tuning, the heads are fitted and calibrated again (train.fit, out-of-fold as
@@ -142,7 +145,7 @@ def _adapt(found: Harvest, base_path: Path, spec: ModelSpec, config: TrainConfig
     """
     extractor, init = _start_from(base_path, spec, config, cache)
     backbone = base_backbone(base_path, spec, config.backbone)
-    data = prepare_data(found.photos, config, extractor, cache, partial=found.partial)
+    data = prepare_data(found.photos, config, extractor, cache, progress, partial=found.partial)
     if not (data.val and data.test):
         raise TrainError("the labeled photos are too few distinct shots to hold some out for testing")
     if init is None:
