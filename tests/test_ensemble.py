@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from photo_tagger.trainer.export import PhototagNet, check, head_members, heads_
 from photo_tagger.trainer.harvest import harvest  # noqa: E402
 from photo_tagger.trainer.heads import HeadConfig, HeadEnsemble, Heads, bin_sizes, logits  # noqa: E402
 from photo_tagger.trainer.split import copy_key, folds, shot_key  # noqa: E402
-from photo_tagger.trainer.selfcal import SelfCalOptions, find_photos, self_calibrate  # noqa: E402
+from photo_tagger.trainer.selfcal import SelfCalOptions, find_photos, install, self_calibrate  # noqa: E402
 from photo_tagger.trainer.starter import build  # noqa: E402
 from photo_tagger.trainer.train import (TrainConfig, base_spec, default_extractor, heads_only,  # noqa: E402
                                         inference_inputs, prepare_data)
@@ -123,6 +124,12 @@ def test_self_calibration_adapts_every_member_of_an_ensemble(ensemble_model, lib
     self_calibrate(options, found, scratch=tmp_path, progress=ready.append)
     assert head_members(tmp_path / "candidate.onnx") == 3
     assert sum(ready) == len(found.photos) + len(found.partial)  # every photo's features, once
+    # installing puts that very file in place, its spec stamped, and makes it the active model
+    spec = Predictor(tmp_path / "candidate.onnx", "cpu").spec
+    installed = install(tmp_path / "candidate.onnx", None, replace(spec, model_version="installed-1"))  # no net: heads only
+    assert Predictor(installed, "cpu").spec.model_version == "installed-1"
+    assert json.loads((installed.parent / "active.json").read_text()) == {"model": installed.name}
+    assert not list(installed.parent.glob(".*"))
 
 
 def test_a_merged_member_tensor_is_restored_only_when_unambiguous():

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
 import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ..atomic import replace as replace_file
+from ..atomic import write_temp
 from ..config import state_dir, train_cache_dir, user_models_dir
 from ..errors import PhototagError
 from ..infer import Predictor
@@ -199,15 +199,14 @@ def _start_from(base: Path, spec: ModelSpec, config: TrainConfig, cache: Path) -
 
 def install(candidate: Path, net: PhototagNet, spec: ModelSpec) -> Path:
     """Put the file that was scored into the user's models folder, its spec now carrying the
-    held-out figures, and point active.json at it; each file appears whole or not at all."""
+    held-out figures (stamped into the candidate), and point active.json at it; each file
+    appears whole or not at all."""
     folder = user_models_dir()
     folder.mkdir(parents=True, exist_ok=True)
     name = f"phototag-self-{time.strftime('%Y%m%d-%H%M%S')}.onnx"
     path = folder / name
-    temp = folder / f".{name}.partial"
-    shutil.copyfile(candidate, temp)
-    stamp(temp, spec)  # metadata only: the graph and weights are the ones just tested
-    os.replace(temp, path)
+    stamp(candidate, spec)  # metadata only: the graph and weights are the ones just tested
+    _write_whole(path, candidate.read_bytes())
     if spec.info.get("finetuned_blocks"):
         from .finetune import save_backbone
 
@@ -215,7 +214,10 @@ def install(candidate: Path, net: PhototagNet, spec: ModelSpec) -> Path:
     from .card import write_card
 
     write_card(path, {**spec.info, "per_body_test": {}, "validation_routes_final": {}}, spec.model_version)
-    active = folder / f".{ACTIVE_FILE}.partial"
-    active.write_text(json.dumps({"model": name}))
-    os.replace(active, folder / ACTIVE_FILE)
+    _write_whole(folder / ACTIVE_FILE, json.dumps({"model": name}).encode())
     return path
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    """Through a verified temporary copy and one rename, as phototag writes photos (atomic.py)."""
+    replace_file(write_temp(str(path), data, None, None), str(path))
