@@ -22,10 +22,10 @@ from .errors import PhototagError
 from .export import FORMATS, export_rows
 from .infer import DEVICES, Predictor
 from .pipeline import Scan, ScanOptions, ScanSummary
-from .plan import VALUE_FNUMBER, VALUE_FOCAL, VALUE_LENS
 from .registry import default_model
 from .report import render, summarise
 from .store import Store
+from .xmp import VALUE_FNUMBER, VALUE_FOCAL, VALUE_LENS
 from .undo import UndoSummary, undo as undo_writes
 from .writeback import DEFAULT_MIN_CONFIDENCE, FileWriter, NoOpWriter, WriteOptions, WriteStage, WriteSummary
 

@@ -22,6 +22,8 @@ from .xmp import (
     FOCAL_LENGTH,
     LENS_TAGS,
     PREFIX,
+    VALUE_FNUMBER,
+    VALUE_FOCAL,
     XMP_TWINS,
     Estimate,
     estimated_tags,
@@ -32,9 +34,6 @@ from .xmp import (
 ALREADY = "already written"
 EXIF_VERSION = "Exif.Photo.ExifVersion"
 LENS_EXIF_VERSION = "0230"  # EXIF 2.3 introduced LensMake, LensModel and LensSpecification
-
-
-VALUE_FNUMBER, VALUE_FOCAL, VALUE_LENS = "FNumber", "focal length", "lens"  # as Estimate.values names them
 
 
 def value_reasons(row: dict[str, Any], min_confidence: float) -> dict[str, str]:

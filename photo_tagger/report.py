@@ -11,10 +11,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .plan import VALUE_FNUMBER, VALUE_FOCAL, VALUE_LENS
 from .tolerance import ONE_STOP, WITHIN_20_PERCENT
 from .store import Store
-from .xmp import FNUMBER, FOCAL_LENGTH, LENS_MODEL, XMP_TWINS
+from .xmp import FNUMBER, FOCAL_LENGTH, LENS_MODEL, VALUE_FNUMBER, VALUE_FOCAL, VALUE_LENS, XMP_TWINS
 
 FNUMBER_EDGES = (1.4, 2.0, 2.8, 4.0, 5.6, 8.0, 11.0, 16.0)
 FOCAL35_EDGES = (18, 24, 35, 50, 85, 135, 200, 400)

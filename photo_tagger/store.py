@@ -20,6 +20,8 @@ from .errors import DatabaseError
 from .records import COLUMNS, PhotoRecord
 
 BUSY_TIMEOUT_MS = 60_000
+# a write in effect: it reached the file (or sidecar) and no undo has taken it back
+IN_EFFECT = "state = 'done' AND undone_at IS NULL"
 
 
 def _m1_initial(db: sqlite_utils.Database) -> None:
@@ -248,12 +250,12 @@ class Store:
 
     def active_writes(self) -> list[dict[str, Any]]:
         """Writes in effect (done, not undone), newest first: the order `undo` takes them in."""
-        return list(self.db.query("SELECT * FROM writes WHERE state = 'done' AND undone_at IS NULL ORDER BY id DESC"))
+        return list(self.db.query(f"SELECT * FROM writes WHERE {IN_EFFECT} ORDER BY id DESC"))
 
     def active_write_tags(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """(photo, the tags it set) for each write in effect; the report counts values from them."""
         for path, tags in self.conn.execute(
-            "SELECT path, tags_after FROM writes WHERE state = 'done' AND undone_at IS NULL"
+            f"SELECT path, tags_after FROM writes WHERE {IN_EFFECT}"
         ):
             yield path, json.loads(tags)
 
@@ -263,7 +265,7 @@ class Store:
             path = self.conn.execute("SELECT path FROM writes WHERE id = ?", (write_id,)).fetchone()[0]
             self.conn.execute("UPDATE writes SET undone_at = ? WHERE id = ?", (now(), write_id))
             left = self.conn.execute(
-                "SELECT COUNT(*) FROM writes WHERE path = ? AND state = 'done' AND undone_at IS NULL", (path,)
+                f"SELECT COUNT(*) FROM writes WHERE path = ? AND {IN_EFFECT}", (path,)
             ).fetchone()[0]
             if not left:
                 self.conn.execute("UPDATE photos SET written = 0, write_note = 'undone' WHERE path = ?", (path,))
@@ -281,8 +283,8 @@ class Store:
         ).fetchall()
         return {
             "written": one("SELECT COUNT(*) FROM photos WHERE written = 1"),
-            "into_files": one("SELECT COUNT(*) FROM writes WHERE state = 'done' AND undone_at IS NULL AND method = 'exif'"),
-            "into_sidecars": one("SELECT COUNT(*) FROM writes WHERE state = 'done' AND undone_at IS NULL AND method = 'sidecar'"),
+            "into_files": one(f"SELECT COUNT(*) FROM writes WHERE {IN_EFFECT} AND method = 'exif'"),
+            "into_sidecars": one(f"SELECT COUNT(*) FROM writes WHERE {IN_EFFECT} AND method = 'sidecar'"),
             "undone": one("SELECT COUNT(*) FROM writes WHERE undone_at IS NOT NULL"),
             "not_written": {note: count for note, count in notes},
         }

@@ -70,6 +70,9 @@ def register_namespace() -> None:
         _REGISTERED = True
 
 
+VALUE_FNUMBER, VALUE_FOCAL, VALUE_LENS = "FNumber", "focal length", "lens"  # the values a write can carry
+
+
 @dataclass(frozen=True)
 class Estimate:
     """The values chosen for writing; None means that value is not written."""
@@ -92,8 +95,8 @@ class Estimate:
 
     @property
     def values(self) -> tuple[str, ...]:
-        """The names of the values it writes, as the write summary counts them (plan.VALUE_*)."""
-        named = (("FNumber", self.fnumber), ("focal length", self.focal_length), ("lens", self.lens_model))
+        """The names of the values it writes, as the write summary and the report count them."""
+        named = ((VALUE_FNUMBER, self.fnumber), (VALUE_FOCAL, self.focal_length), (VALUE_LENS, self.lens_model))
         return tuple(name for name, value in named if value is not None)
 
     @property
