@@ -35,3 +35,7 @@ class MetadataWriteError(PhototagError):
 
 class UndoRefused(PhototagError):
     """A write cannot be undone safely (the file changed since phototag wrote it, or is gone)."""
+
+
+class TrainError(PhototagError):
+    """Training cannot run on what was found (too few photos, unusable base model, no room)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -16,7 +17,10 @@ from click.testing import CliRunner  # noqa: E402
 from photo_tagger.cli_train import models_command, train_command  # noqa: E402
 from photo_tagger.trainer.backbone import load_backbone  # noqa: E402
 from photo_tagger.trainer.export import PhototagNet, check, export  # noqa: E402
-from photo_tagger.trainer.finetune import BACKBONE_SUFFIX, finetune, save_backbone  # noqa: E402
+from photo_tagger.modelspec import default_spec  # noqa: E402
+from photo_tagger.trainer.features import extract, extract_to_file  # noqa: E402
+from photo_tagger.trainer.finetune import (BACKBONE_SUFFIX, SPARE_BYTES, _PrefixMaps, check_room,  # noqa: E402
+                                           finetune, map_bytes, save_backbone)
 from photo_tagger.trainer.harvest import harvest  # noqa: E402
 from photo_tagger.trainer.heads import HeadConfig  # noqa: E402
 from photo_tagger.trainer.selfcal import TrainError, base_backbone  # noqa: E402
@@ -39,7 +43,9 @@ def tuned(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
     # validated on its own training photos, so the first epoch surely improves on the start
     # (a real 2-photo validation split may keep the untouched start as its best checkpoint)
     tuning = replace(data, val=data.train)
-    result = finetune(load_backbone("lite0"), fit(data, base, CONFIG).heads, tuning, base, CONFIG)
+    scratch = out / "scratch"
+    scratch.mkdir()
+    result = finetune(load_backbone("lite0"), fit(data, base, CONFIG).heads, tuning, base, CONFIG, scratch)
     result.data = replace(result.data, val=data.val)
     fitted = fit(result.data, base, CONFIG, result.heads)
     spec = replace(fitted.spec, info={**fitted.spec.info, "finetuned_blocks": 2})
@@ -47,7 +53,8 @@ def tuned(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
     path = out / "tuned.onnx"
     export(net, spec, path)
     save_backbone(result.backbone, path)
-    return {"data": data, "result": result, "net": net, "spec": spec, "path": path, "root": root}
+    return {"data": data, "result": result, "net": net, "spec": spec, "path": path, "root": root,
+            "scratch": scratch, "photos": photos}
 
 
 def test_finetune_trains_the_last_blocks_only(tuned):
@@ -62,6 +69,41 @@ def test_finetune_trains_the_last_blocks_only(tuned):
     assert not any("running_" in k for k in changed)  # batch norm stayed in eval mode
     report = tuned["result"].report
     assert report["blocks"] == 2 and report["device"] in ("cpu", "cuda") and report["best_epoch"] >= 0
+
+
+def test_feature_maps_go_to_disk_and_equal_the_in_memory_ones(tuned, tmp_path):
+    """The file-backed maps are the rows extract() computes in memory, in the same order,
+    read back without loading the file; finetune deletes its file when done."""
+    assert not list(tuned["scratch"].iterdir())
+    data = tuned["data"]
+    backbone = load_backbone("lite0")
+    maps = _PrefixMaps(backbone, backbone.num_blocks - 2, torch.device("cpu"))
+    spec = default_spec("features", SIZE)
+    on_disk = extract_to_file(data.photos, data.plans, spec, maps, tmp_path / "maps.npy")
+    in_memory = extract(data.photos, data.plans, spec, maps)
+    assert isinstance(on_disk.features, np.memmap) and not on_disk.features.flags.writeable
+    assert on_disk.features.shape == in_memory.features.shape == (len(data.features.photo), 192, SIZE // 32, SIZE // 32)
+    assert np.array_equal(np.asarray(on_disk.features), in_memory.features)
+    for key in ("aux", "fnumber", "focal35", "photo", "identity"):
+        assert np.array_equal(getattr(on_disk, key), getattr(in_memory, key))
+    assert map_bytes(backbone, backbone.num_blocks - 2, SIZE) == 192 * (SIZE // 32) ** 2 * 4
+
+
+def test_labels_leave_the_features_behind(tuned):
+    rows = tuned["data"].features
+    index = rows.indices(tuned["data"].train)
+    labels = rows.labels(index)
+    assert labels.features.shape == (len(index), 0)
+    assert np.array_equal(labels.fnumber, rows.rows(tuned["data"].train).fnumber)
+    assert np.array_equal(labels.aux, rows.aux[index])
+
+
+def test_finetune_refuses_when_its_maps_would_not_fit_on_the_disk(tmp_path):
+    free = shutil.disk_usage(tmp_path).free
+    with pytest.raises(TrainError, match=r"--finetune needs .* GB free in .*PHOTOTAG_HOME"):
+        check_room(tmp_path / "maps.npy", free)  # fits, but not with the spare room left over
+    if free > 2 * SPARE_BYTES:
+        check_room(tmp_path / "maps.npy", 1000)
 
 
 def test_calibration_sees_the_tuned_features(tuned):

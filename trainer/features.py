@@ -34,12 +34,23 @@ class FeatureSet:
     photo: np.ndarray  # [R] int, index into the photo list
     identity: np.ndarray  # [R] bool, the un-augmented inference input
 
-    def rows(self, photos: Sequence[int], identity_only: bool = False) -> FeatureSet:
-        """The rows of these photos (only their inference inputs when identity_only)."""
+    def indices(self, photos: Sequence[int], identity_only: bool = False) -> np.ndarray:
+        """Positions of these photos' rows, in row order (only their inference inputs when identity_only)."""
         mask = np.isin(self.photo, np.asarray(list(photos), dtype=int))
         if identity_only:
             mask &= self.identity
-        return FeatureSet(**{k: v[mask] for k, v in vars(self).items()})
+        return np.flatnonzero(mask)
+
+    def rows(self, photos: Sequence[int], identity_only: bool = False) -> FeatureSet:
+        """The rows of these photos (only their inference inputs when identity_only)."""
+        index = self.indices(photos, identity_only)
+        return FeatureSet(**{k: v[index] for k, v in vars(self).items()})
+
+    def labels(self, index: np.ndarray) -> FeatureSet:
+        """These rows' labels and body records without their features, which may be large
+        maps on disk (finetune.py) that must not all be read into memory at once."""
+        labels = {k: v[index] for k, v in vars(self).items() if k != "features"}
+        return FeatureSet(features=np.zeros((len(index), 0), np.float32), **labels)
 
 
 class Extractor:
@@ -144,9 +155,36 @@ def extract(
     return _assemble(photos, plans, feats)
 
 
+def extract_to_file(photos: Sequence[LabeledPhoto], plans: Sequence[Sequence[Variant]], spec: ModelSpec,
+                    extractor: Extractor, path: Path, progress: Callable[[int], None] | None = None) -> FeatureSet:
+    """As extract, uncached, but each batch's rows go straight into a .npy file on disk and
+    `features` is a read-only memory map of it: for outputs (the feature maps fine-tuning
+    needs) too large to hold every row of a library in memory."""
+    offsets = np.concatenate([[0], np.cumsum([len(p) for p in plans])]).astype(int)
+    out: list[np.ndarray] = []
+
+    def done(batch: list[int], rows: list[np.ndarray]) -> None:
+        if not out:
+            out.append(np.lib.format.open_memmap(path, mode="w+", dtype=np.float32,
+                                                 shape=(int(offsets[-1]), *rows[0].shape[1:])))
+        for index, values in zip(batch, rows):
+            out[0][offsets[index]:offsets[index + 1]] = values
+
+    _compute(range(len(photos)), photos, plans, spec, extractor, done, progress)
+    out[0].flush()
+    del out[0]
+    return FeatureSet(features=np.load(path, mmap_mode="r"), **_labels(photos, plans))
+
+
 def _assemble(photos: Sequence[LabeledPhoto], plans: Sequence[Sequence[Variant]],
               feats: dict[int, np.ndarray]) -> FeatureSet:
-    """The feature rows in photo order, with each variant's labels (relabelled for its crop)."""
+    """The feature rows in photo order, with their labels."""
+    features = np.concatenate([feats[i] for i in range(len(photos))]).astype(np.float32)
+    return FeatureSet(features=features, **_labels(photos, plans))
+
+
+def _labels(photos: Sequence[LabeledPhoto], plans: Sequence[Sequence[Variant]]) -> dict[str, np.ndarray]:
+    """Every row's labels and body records, in photo order (relabelled for its variant's crop)."""
     rows: dict[str, list] = {k: [] for k in ("aux", "fnumber", "focal35", "ev100", "photo", "identity")}
     for index, (photo, variants) in enumerate(zip(photos, plans)):
         for variant in variants:
@@ -155,12 +193,11 @@ def _assemble(photos: Sequence[LabeledPhoto], plans: Sequence[Sequence[Variant]]
                                ("ev100", np.nan if photo.ev100 is None else photo.ev100),
                                ("photo", index), ("identity", variant.is_identity)):
                 rows[key].append(value)
-    return FeatureSet(
-        features=np.concatenate([feats[i] for i in range(len(photos))]).astype(np.float32),
-        aux=np.stack(rows["aux"]).astype(np.float32),
-        fnumber=np.asarray(rows["fnumber"], np.float64),
-        focal35=np.asarray(rows["focal35"], np.float64),
-        ev100=np.asarray(rows["ev100"], np.float64),
-        photo=np.asarray(rows["photo"], int),
-        identity=np.asarray(rows["identity"], bool),
-    )
+    return {
+        "aux": np.stack(rows["aux"]).astype(np.float32),
+        "fnumber": np.asarray(rows["fnumber"], np.float64),
+        "focal35": np.asarray(rows["focal35"], np.float64),
+        "ev100": np.asarray(rows["ev100"], np.float64),
+        "photo": np.asarray(rows["photo"], int),
+        "identity": np.asarray(rows["identity"], bool),
+    }

@@ -19,7 +19,7 @@ from pathlib import Path
 from ..atomic import replace as replace_file
 from ..atomic import write_temp
 from ..config import state_dir, train_cache_dir, user_models_dir
-from ..errors import PhototagError
+from ..errors import TrainError
 from ..infer import Predictor
 from ..modelspec import ModelSpec
 from ..registry import ACTIVE_FILE, default_model
@@ -36,10 +36,6 @@ from .train import (FinetuneConfig, Fitted, Prepared, Progress, TrainConfig, dat
 
 MIN_PHOTOS = 30
 FINETUNE_BLOCKS = 2  # --finetune trains the last two MBConv blocks and the head conv
-
-
-class TrainError(PhototagError):
-    """Self-calibration cannot run on what was found (too few photos, unusable base model)."""
 
 
 @dataclass(frozen=True)
@@ -113,7 +109,7 @@ def _compare(found: Harvest, base_path: Path, spec: ModelSpec, config: TrainConf
              progress: Progress | None) -> SelfCalResult:
     """Adapt, export the candidate, score it and the current model on the same held-out
     photos, and install the candidate file itself if it did better."""
-    data, fitted, net = _adapt(found, base_path, spec, config, train_cache_dir(), progress)
+    data, fitted, net = _adapt(found, base_path, spec, config, train_cache_dir(), scratch, progress)
     new_spec = replace(fitted.spec, model_version=f"{spec.model_version}+self-{time.strftime('%Y%m%d%H%M')}")
     if config.finetune.blocks:
         new_spec = replace(new_spec, info={**new_spec.info, "finetuned_blocks": config.finetune.blocks})
@@ -136,8 +132,8 @@ def _compare(found: Harvest, base_path: Path, spec: ModelSpec, config: TrainConf
     return result
 
 
-def _adapt(found: Harvest, base_path: Path, spec: ModelSpec, config: TrainConfig,
-           cache: Path, progress: Progress | None = None) -> tuple[Prepared, Fitted, PhototagNet]:
+def _adapt(found: Harvest, base_path: Path, spec: ModelSpec, config: TrainConfig, cache: Path,
+           scratch: Path, progress: Progress | None = None) -> tuple[Prepared, Fitted, PhototagNet]:
     """Heads on the base model's cached features; with finetune, then the backbone's tail too.
 
     After fine-tuning, the heads are fitted and calibrated again (train.fit, out-of-fold as
@@ -157,7 +153,7 @@ def _adapt(found: Harvest, base_path: Path, spec: ModelSpec, config: TrainConfig
     from .finetune import finetune
 
     first = heads_only(data, base, config, init)  # fine-tuning starts from them; fit() calibrates after
-    tuned = finetune(backbone, first, data, spec, config)
+    tuned = finetune(backbone, first, data, spec, config, scratch)
     fitted = fit(tuned.data, base, config, tuned.heads)
     fitted.report["finetune"] = tuned.report
     return tuned.data, fitted, PhototagNet(tuned.backbone, fitted.heads)
