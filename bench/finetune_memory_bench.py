@@ -90,6 +90,9 @@ def main() -> None:
     heads = heads_only(data, spec, config)
     backbone = load_backbone(config.backbone)
     start = backbone.num_blocks - config.finetune.blocks
+    # the map size and the `folder` check are spelled out here rather than taken from
+    # finetune.map_bytes and its signature, so this script also runs on the code before the
+    # maps went to disk (feff163), which produced the README's "before" figures
     with torch.no_grad():
         row = backbone.stem_to(torch.zeros(1, 3, config.input_size, config.input_size), start)[0].numel() * 4
     rows = len(data.features.photo)

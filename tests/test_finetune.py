@@ -54,7 +54,7 @@ def tuned(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
     export(net, spec, path)
     save_backbone(result.backbone, path)
     return {"data": data, "result": result, "net": net, "spec": spec, "path": path, "root": root,
-            "scratch": scratch, "photos": photos}
+            "scratch": scratch}
 
 
 def test_finetune_trains_the_last_blocks_only(tuned):

@@ -168,8 +168,12 @@ def _rows(spec: ModelSpec, maps: FeatureSet, index: np.ndarray, config: TrainCon
 def _take(features: np.ndarray, rows: _Rows, index: np.ndarray, device: torch.device) -> _Batch:
     """One batch: its maps read from the file, in the order of `index` (positions in `rows`)."""
     where, aux, soft = rows
-    maps = torch.from_numpy(np.array(features[where[index]]))  # a writable copy
-    return maps.to(device), aux[index].to(device), [s[index].to(device) for s in soft]
+    return _read(features, where[index], device), aux[index].to(device), [s[index].to(device) for s in soft]
+
+
+def _read(features: np.ndarray, where: np.ndarray, device: torch.device) -> torch.Tensor:
+    """These rows of the maps file, copied into memory (writable, as torch wants)."""
+    return torch.from_numpy(np.array(features[where])).to(device)
 
 
 def _val_loss(backbone: EfficientNetLite, start: int, heads: Heads, features: np.ndarray, val: _Rows, batch: int,
@@ -193,8 +197,7 @@ def _pool(backbone: EfficientNetLite, start: int, features: np.ndarray, where: n
     out = torch.empty(len(where), backbone._conv_head.out_channels)
     with torch.no_grad():
         for i in range(0, len(where), batch):
-            maps = torch.from_numpy(np.array(features[where[i:i + batch]])).to(device)
-            out[i:i + batch] = backbone.from_block(maps, start).cpu()
+            out[i:i + batch] = backbone.from_block(_read(features, where[i:i + batch], device), start).cpu()
     return out
 
 
