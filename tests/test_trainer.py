@@ -211,6 +211,39 @@ def test_self_calibration_compares_on_held_out_photos(trained, phototag_home):
         assert "kept" in result.output and not active.exists()
 
 
+def test_adaptations_finished_together_keep_their_own_version_and_files(trained, phototag_home, tmp_path, monkeypatch):
+    """Scan redoes a photo only when the model version differs, and install names files by
+    the clock: two adapted models made at one moment must still differ in both."""
+    import shutil
+    import time
+
+    from photo_tagger.trainer.export import PhototagNet, heads_from_onnx
+    from photo_tagger.trainer.heads import Heads, bin_sizes
+    from photo_tagger.trainer.selfcal import adapted_version, base_backbone, install
+
+    model = trained[0]
+    spec = Predictor(model, "cpu").spec
+    net = PhototagNet(base_backbone(model, spec, "lite0"), heads_from_onnx(model, Heads(1280, 9, bin_sizes(spec))))
+    moment, strftime = time.localtime(), time.strftime
+    monkeypatch.setattr(time, "strftime", lambda fmt, when=moment: strftime(fmt, when))  # one frozen second
+    first = adapted_version(spec.model_version, net, spec)
+    assert adapted_version(spec.model_version, net, spec) == first  # the same network keeps its version
+    with torch.no_grad():  # a backbone weight alone (what --finetune tunes) moves it too
+        next(net.backbone.parameters()).view(-1)[0] += 0.01
+    second = adapted_version(spec.model_version, net, spec)
+    assert second != first and first.startswith(spec.model_version + "+self-")
+    paths = []
+    for n, version in enumerate((first, second)):
+        candidate = tmp_path / f"candidate{n}.onnx"
+        shutil.copyfile(model, candidate)
+        paths.append(install(candidate, net, replace(spec, model_version=version)))
+    assert paths[0] != paths[1]
+    for path, version in zip(paths, (first, second)):
+        assert Predictor(path, "cpu").spec.model_version == version
+        assert f"Version `{version}`" in path.with_suffix(".md").read_text()
+    assert json.loads((phototag_home / "models" / "active.json").read_text())["model"] == paths[1].name
+
+
 def test_models_lists_models_without_torch_in_scan_path():
     code = ("import sys; import photo_tagger.cli, photo_tagger.cli_train, photo_tagger.trainer.catalog; "
             "assert 'torch' not in sys.modules, 'torch imported'")

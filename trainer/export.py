@@ -25,15 +25,16 @@ HEAD_PREFIX = "heads."
 TOLERANCE = 1e-3
 
 
-def fingerprint(heads: Heads, spec: ModelSpec) -> str:
-    """Eight hex digits that change whenever the weights or the calibration do.
+def fingerprint(module: nn.Module, spec: ModelSpec) -> str:
+    """Eight hex digits that change whenever the weights (the module's: the heads, or the
+    whole network) or the calibration do.
 
     A scan redoes a photo only when the model version differs from the one that predicted
     it, so a rebuilt model must not reuse its predecessor's version; an identical rebuild
     gets the same fingerprint.
     """
     digest = hashlib.sha256(spec.to_json().encode())
-    for name, tensor in sorted(heads.state_dict().items()):
+    for name, tensor in sorted(module.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().numpy().tobytes())
     return digest.hexdigest()[:8]

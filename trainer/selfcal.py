@@ -25,7 +25,7 @@ from ..modelspec import ModelSpec
 from ..registry import ACTIVE_FILE, default_model
 from .backbone import EfficientNetLite, load_backbone
 from .evaluate import difference_intervals
-from .export import PhototagNet, check, export, head_members, heads_from_onnx, stamp
+from .export import PhototagNet, check, export, fingerprint, head_members, heads_from_onnx, stamp
 from .feature_cache import FeatureCache
 from .features import FEATURES_OUTPUT, Extractor, backbone_extractor
 from .harvest import Harvest, harvest
@@ -110,9 +110,10 @@ def _compare(found: Harvest, base_path: Path, spec: ModelSpec, config: TrainConf
     """Adapt, export the candidate, score it and the current model on the same held-out
     photos, and install the candidate file itself if it did better."""
     data, fitted, net = _adapt(found, base_path, spec, config, train_cache_dir(), scratch, progress)
-    new_spec = replace(fitted.spec, model_version=f"{spec.model_version}+self-{time.strftime('%Y%m%d%H%M')}")
+    new_spec = replace(fitted.spec, model_version=spec.model_version)
     if config.finetune.blocks:
         new_spec = replace(new_spec, info={**new_spec.info, "finetuned_blocks": config.finetune.blocks})
+    new_spec = replace(new_spec, model_version=adapted_version(spec.model_version, net, new_spec))
     candidate = scratch / "candidate.onnx"
     export(net, new_spec, candidate)
     test = [found.photos[i] for i in data.test]
@@ -130,6 +131,14 @@ def _compare(found: Harvest, base_path: Path, spec: ModelSpec, config: TrainConf
                 "test_difference_95": result.adapted["difference_95"], "base_model_test": result.current["model"], "config": config.to_dict()}
         result.installed = install(candidate, net, replace(new_spec, info=info))
     return result
+
+
+def adapted_version(base_version: str, net: PhototagNet, spec: ModelSpec) -> str:
+    """The base model's version, the day, and a fingerprint of the whole network (a tuned
+    backbone too) and its calibration. A scan redoes a photo only when the version differs:
+    a minute stamp gave two adaptations in the same minute one version, so the second
+    model's scan kept the first one's estimates."""
+    return f"{base_version}+self-{time.strftime('%Y%m%d')}-{fingerprint(net, spec)}"
 
 
 def _adapt(found: Harvest, base_path: Path, spec: ModelSpec, config: TrainConfig, cache: Path,
@@ -199,7 +208,9 @@ def install(candidate: Path, net: PhototagNet, spec: ModelSpec) -> Path:
     appears whole or not at all."""
     folder = user_models_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    name = f"phototag-self-{time.strftime('%Y%m%d-%H%M%S')}.onnx"
+    # the fingerprint ending the version keeps two runs that finish in the same second
+    # from writing one name (and one run's card beside the other's network)
+    name = f"phototag-self-{time.strftime('%Y%m%d-%H%M%S')}-{spec.model_version.rsplit('-', 1)[-1]}.onnx"
     path = folder / name
     stamp(candidate, spec)  # metadata only: the graph and weights are the ones just tested
     _write_whole(path, candidate.read_bytes())
