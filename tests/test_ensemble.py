@@ -121,13 +121,22 @@ def test_self_calibration_adapts_every_member_of_an_ensemble(ensemble_model, lib
     model, _ = ensemble_model
     options = SelfCalOptions((str(library),), epochs=3, min_photos=5, base_model=model, workers=1)
     found, ready = find_photos(options), []
-    self_calibrate(options, found, scratch=tmp_path, progress=ready.append)
+    result = self_calibrate(options, found, scratch=tmp_path, progress=ready.append)
     assert head_members(tmp_path / "candidate.onnx") == 3
     assert sum(ready) == len(found.photos) + len(found.partial)  # every photo's features, once
     # installing puts that very file in place, its spec stamped, and makes it the active model
     spec = Predictor(tmp_path / "candidate.onnx", "cpu").spec
-    installed = install(tmp_path / "candidate.onnx", None, replace(spec, model_version="installed-1"))  # no net: heads only
+    installed = install(tmp_path / "candidate.onnx", None, replace(spec, model_version="installed-1", info=result.info))
     assert Predictor(installed, "cpu").spec.model_version == "installed-1"
+    # its card speaks of its own calibration and training (3 epochs a member; the base had 2),
+    # not the base model's, and sets it beside the base on the same held-out photos
+    info, card = json.loads(installed.with_suffix(".json").read_text()), installed.with_suffix(".md").read_text()
+    assert info["validation"]["confidence_shift"] == spec.confidence_shift
+    assert [h["epochs_run"] for h in info["validation"]["training"]] == [3, 3, 3]
+    assert f"log-odds shifted by {spec.confidence_shift}" in card
+    assert f"Adapted from {model.name} (`{Predictor(model, 'cpu').spec.model_version}`)" in card
+    assert f"On the same held-out photos, {model.name} scored: FNumber within one stop" in card
+    assert "| Body | n |" in card and "| dof |" in card and "Mostly phones" not in card
     assert json.loads((installed.parent / "active.json").read_text()) == {"model": installed.name}
     assert not list(installed.parent.glob(".*"))
 

@@ -174,16 +174,18 @@ def markdown(name: str, info: dict) -> str:
         f"# {name}", "",
         *([f"Version `{info['model_version']}`: what `phototag models` shows and the database "
            "records beside each estimate.", ""] if info.get("model_version") else []),
-        f"Backbone {info.get('backbone')} (ImageNet-pretrained, frozen) with linear heads over "
+        f"Backbone {info.get('backbone')} ({backbone_words(info.get('finetuned_blocks'))}) with linear heads over "
         f"{inputs_sentence(info.get('config', {}))}", "",
         "## Trained on", "",
+        *adapted_from(info),
         trained_on(data),
         *([f"{data['partial_labels']} more photos whose body's crop factor could not be resolved trained "
            "the FNumber and EV100 heads only: neither label depends on the sensor, and their focal "
            "length label would have needed a guessed crop factor."] if data.get("partial_labels") else []),
-        "Mostly phones and compact cameras; interchangeable-lens bodies are a minority, so expect "
-        "weak estimates for fast primes and long lenses. Train on your own library with "
-        "`phototag train PATH` to adapt it.", "",
+        *([] if info.get("base_model") else [
+            "Mostly phones and compact cameras; interchangeable-lens bodies are a minority, so expect "
+            "weak estimates for fast primes and long lenses. Train on your own library with "
+            "`phototag train PATH` to adapt it."]), "",
         "Training photos per body: " + ", ".join(f"{b} ({n})" for b, n in data["train_bodies"].items()), "",
         f"## Held-out test figures (n = {info['test']['n']})", "",
         "Small test split: differences of a few points are noise."
@@ -192,18 +194,47 @@ def markdown(name: str, info: dict) -> str:
            "the two apart." if info.get("test_difference_95") else ""), "",
         *table(info["test"], info["baseline_test"], info.get("test_difference_95")), "",
         losses_line(info["test"], info["baseline_test"], info.get("test_difference_95")), "",
+        *base_model_lines(info),
         *confidence_lines(info), "",
-        f"## FNumber routes on validation (chosen: {info.get('combine', info.get('validation', {}).get('combine'))})", "",
-        "| Route | within one stop | MSLE |", "|---|---|---|",
-        *[f"| {mode} | {r['within_one_stop']:.3f} | {r['msle']:.3f} |" for mode, r in routes.items()], "",
-        "Validation figures were used for selection; only the test table above is a fair estimate.", "",
-        "## Per body (test)", "", "| Body | n | FNumber within one stop | Focal within 20% |", "|---|---|---|---|",
-        *[f"| {b} | {r['n']} | {r['fnumber_within_one_stop']:.2f} | {r['focal35_within_20_percent']:.2f} |"
-          for b, r in info["per_body_test"].items()],
-        "",
+        *([f"## FNumber routes on validation (chosen: {info.get('combine', info.get('validation', {}).get('combine'))})", "",
+           "| Route | within one stop | MSLE |", "|---|---|---|",
+           *[f"| {mode} | {r['within_one_stop']:.3f} | {r['msle']:.3f} |" for mode, r in routes.items()], "",
+           "Validation figures were used for selection; only the test table above is a fair estimate.", ""]
+          if routes else []),
+        *([*["## Per body (test)", "", "| Body | n | FNumber within one stop | Focal within 20% |", "|---|---|---|---|"],
+           *[f"| {b} | {r['n']} | {r['fnumber_within_one_stop']:.2f} | {r['focal35_within_20_percent']:.2f} |"
+             for b, r in info["per_body_test"].items()], ""] if info.get("per_body_test") else []),
         *development_lines(info.get("development"), info.get("model_version")),
     ]
     return "\n".join(lines)
+
+
+def backbone_words(finetuned_blocks: int | None) -> str:
+    if finetuned_blocks:
+        return f"ImageNet-pretrained; its last {finetuned_blocks} blocks and head convolution fine-tuned"
+    return "ImageNet-pretrained, frozen"
+
+
+def adapted_from(info: dict) -> list[str]:
+    """For a model `phototag train` adapted to a library: which model it started from."""
+    if not info.get("base_model"):
+        return []
+    version = f" (`{info['base_model_version']}`)" if info.get("base_model_version") else ""
+    return [f"Adapted from {info['base_model']}{version} to the labeled photos found in the library it was "
+            "trained on (photos with lens EXIF); its calibration below was fitted on those photos."]
+
+
+BASE_FIGURES = (("fnumber", "within_one_stop", "FNumber within one stop", "{:.3f}"), ("fnumber", "mape", "FNumber MAPE", "{:.1f}%"),
+                ("focal35", "within_20_percent", "focal within 20%", "{:.3f}"), ("focal35", "mape", "focal MAPE", "{:.1f}%"))
+
+
+def base_model_lines(info: dict) -> list[str]:
+    """The model it was adapted from, scored on the same held-out photos (what decided the install)."""
+    base = info.get("base_model_test")
+    if not base:
+        return []
+    figures = ", ".join(f"{label} {fmt.format(base[t][k])}" for t, k, label, fmt in BASE_FIGURES if k in base.get(t, {}))
+    return [f"On the same held-out photos, {info.get('base_model', 'the model it was adapted from')} scored: {figures}.", ""]
 
 
 DEV_COLUMNS = (("fnumber", "within_one_stop", "FNumber within one stop"), ("fnumber", "mape", "FNumber MAPE %"),

@@ -32,7 +32,7 @@ from .harvest import Harvest, harvest
 from .heads import HeadConfig, new_heads
 from .split import copy_key
 from .train import (FinetuneConfig, Fitted, Prepared, Progress, TrainConfig, data_summary, evaluate_file, fit, heads_only,
-                    inference_inputs, learned, prepare_data, truths)
+                    inference_inputs, learned, prepare_data, scored_info, truths)
 
 MIN_PHOTOS = 30
 FINETUNE_BLOCKS = 2  # --finetune trains the last two MBConv blocks and the head conv
@@ -63,6 +63,7 @@ class SelfCalResult:
     split_sizes: dict = field(default_factory=dict)
     finetune: dict = field(default_factory=dict)  # the backbone tail's training, when --finetune
     gain_95: dict = field(default_factory=dict)  # per figure, 95% interval of adapted minus current
+    info: dict = field(default_factory=dict)  # what the adapted model's card records (installed with it)
 
 
 def score(figures: dict) -> tuple[float, float]:
@@ -110,27 +111,35 @@ def _compare(found: Harvest, base_path: Path, spec: ModelSpec, config: TrainConf
     """Adapt, export the candidate, score it and the current model on the same held-out
     photos, and install the candidate file itself if it did better."""
     data, fitted, net = _adapt(found, base_path, spec, config, train_cache_dir(), scratch, progress)
-    new_spec = replace(fitted.spec, model_version=spec.model_version)
-    if config.finetune.blocks:
-        new_spec = replace(new_spec, info={**new_spec.info, "finetuned_blocks": config.finetune.blocks})
+    new_spec = replace(fitted.spec, model_version=spec.model_version, info=own_info(spec, config))
     new_spec = replace(new_spec, model_version=adapted_version(spec.model_version, net, new_spec))
     candidate = scratch / "candidate.onnx"
     export(net, new_spec, candidate)
     test = [found.photos[i] for i in data.test]
     train = [found.photos[i] for i in learned(data, config.members)]  # the baseline's median comes from them
-    check(net, candidate, *inference_inputs(test[:4], new_spec))
+    max_diff = check(net, candidate, *inference_inputs(test[:4], new_spec))
     summary = data_summary(found.photos, data, config.members)
     result = SelfCalResult(found, base_path, evaluate_file(base_path, test, train),
                            evaluate_file(candidate, test, train), split_sizes={**summary["photos"], "members": config.members},
                            finetune=fitted.report.get("finetune", {}))
     result.gain_95 = difference_intervals(result.adapted["predictions"], result.current["predictions"],
                                           *truths(test), [copy_key(p) for p in test])
+    result.info = {**new_spec.info, **scored_info(fitted, data, result.adapted, max_diff), "training_data": summary,
+                   "base_model": base_path.name, "base_model_version": spec.model_version,
+                   "base_model_test": result.current["model"], "config": config.to_dict()}
     if score(result.adapted["model"]) > score(result.current["model"]):
-        info = {**new_spec.info, "base_model": base_path.name, "training_data": summary,
-                "test": result.adapted["model"], "baseline_test": result.adapted["baseline"],
-                "test_difference_95": result.adapted["difference_95"], "base_model_test": result.current["model"], "config": config.to_dict()}
-        result.installed = install(candidate, net, replace(new_spec, info=info))
+        result.installed = install(candidate, net, replace(new_spec, info=result.info))
     return result
+
+
+def own_info(base: ModelSpec, config: TrainConfig) -> dict:
+    """The base model's info that is true of the adapted one too: its backbone, and which
+    blocks of it were fine-tuned (now, or in the base, whose tuned weights it starts from).
+    The base's figures, calibration and design measurements describe another model."""
+    info = {key: base.info[key] for key in ("backbone", "finetuned_blocks") if key in base.info}
+    if config.finetune.blocks:
+        info["finetuned_blocks"] = config.finetune.blocks
+    return info
 
 
 def adapted_version(base_version: str, net: PhototagNet, spec: ModelSpec) -> str:
@@ -220,7 +229,7 @@ def install(candidate: Path, net: PhototagNet, spec: ModelSpec) -> Path:
         save_backbone(net.backbone, path)
     from .card import write_card
 
-    write_card(path, {**spec.info, "per_body_test": {}, "validation_routes_final": {}}, spec.model_version)
+    write_card(path, spec.info, spec.model_version)
     _write_whole(folder / ACTIVE_FILE, json.dumps({"model": name}).encode())
     return path
 

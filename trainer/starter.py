@@ -16,7 +16,6 @@ from dataclasses import replace
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 
 from ..estimate import estimate
 from ..registry import SHIPPED_MODEL
@@ -28,7 +27,7 @@ from .features import extract
 from .harvest import LabeledPhoto, harvest
 from .heads import HeadConfig, logits
 from .train import (TrainConfig, base_spec, data_summary, default_extractor, evaluate_file, fit,
-                    inference_inputs, learned, prepare_data, validation_routes)
+                    inference_inputs, learned, prepare_data, scored_info, validation_routes)
 from .augment import IDENTITY
 
 VERSION = "starter-0.1"
@@ -55,12 +54,7 @@ def build(photos: list[LabeledPhoto], config: TrainConfig, out_dir: Path, cache:
     images, aux = inference_inputs(test_photos[:8], spec)
     max_diff = check(net, path, images, aux)
     result = evaluate_file(path, test_photos, [photos[i] for i in learned(data, config.members)])
-    info = {**spec.info, "test": result["model"], "baseline_test": result["baseline"],
-            "test_difference_95": result["difference_95"],
-            "per_body_test": result["per_body"], "validation": _json(fitted.report),
-            "validation_routes_final": validation_routes(fitted, data),
-            "export_max_abs_diff": max_diff,
-            **({"development": dev} if dev else {})}
+    info = {**spec.info, **scored_info(fitted, data, result, max_diff), **({"development": dev} if dev else {})}
     stamp(path, replace(spec, info=info))  # the test figures travel in the file too
     (out_dir / name.replace(".onnx", ".config.json")).write_text(json.dumps(config.to_dict(), indent=2))
     write_card(path, info, spec.model_version)
@@ -108,10 +102,6 @@ def measure(photos: list[LabeledPhoto], dev: list[LabeledPhoto], cache: Path,
                       "dev_only_baseline": baseline_figures(train_rows.fnumber, train_rows.focal35,
                                                             dev_feats.fnumber, dev_feats.focal35)}
     return out
-
-
-def _json(value: object) -> object:
-    return json.loads(json.dumps(value, default=lambda v: v.item() if isinstance(v, np.generic) else str(v)))
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ test figures measured on the exported ONNX file through the inference path.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -254,6 +255,19 @@ def validation_routes(fitted: Fitted, data: Prepared) -> dict:
         return fitted.report["routes_validation"]
     rows = data.features.rows(data.val, identity_only=True)
     return calib.route_scores(fitted.spec, logits(fitted.heads, rows), rows.aux, rows.fnumber, rows.focal35)
+
+
+def scored_info(fitted: Fitted, data: Prepared, result: dict, max_diff: float) -> dict:
+    """What a model file and its card carry about its own calibration and held-out scores
+    (`result`: evaluate_file's); the starter and self-calibration record the same keys."""
+    return {"test": result["model"], "baseline_test": result["baseline"], "test_difference_95": result["difference_95"],
+            "per_body_test": result["per_body"], "validation": to_json(fitted.report),
+            "validation_routes_final": validation_routes(fitted, data), "export_max_abs_diff": max_diff}
+
+
+def to_json(value: object) -> object:
+    """Plain JSON types (numpy scalars to numbers, anything else to text)."""
+    return json.loads(json.dumps(value, default=lambda v: v.item() if isinstance(v, np.generic) else str(v)))
 
 
 def inference_inputs(photos: Sequence[LabeledPhoto], spec: ModelSpec) -> tuple[np.ndarray, np.ndarray]:
