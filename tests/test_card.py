@@ -93,6 +93,10 @@ def test_a_card_written_before_brier_existed_still_renders():
             "per_body_test": {}}
     text = markdown("old.onnx", info)
     assert "FNumber MAPE" in text and "Brier score |" not in text
+    # no routes or per-body figures recorded: no empty tables; a frozen backbone says so
+    assert "## Per body" not in text and "## FNumber routes" not in text and "(ImageNet-pretrained, frozen)" in text
+    tuned = markdown("tuned.onnx", {**info, "finetuned_blocks": 2})
+    assert "its last 2 blocks and head convolution fine-tuned" in tuned and "frozen" not in tuned
 
 
 def test_difference_intervals_resample_whole_shots_and_tell_noise_from_a_real_gap():

@@ -16,7 +16,6 @@ from dataclasses import replace
 from collections.abc import Sequence
 from pathlib import Path
 
-
 from ..estimate import estimate
 from ..registry import SHIPPED_MODEL
 from .backbone import load_backbone
