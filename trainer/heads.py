@@ -166,7 +166,7 @@ def train_heads(spec: ModelSpec, train: FeatureSet, val: FeatureSet, config: Hea
     epoch = 0
     for epoch in range(epochs):
         heads.train()
-        for batch in _batches(tensors[0], batch_rows):
+        for batch in _batches(tensors[0], steps):
             optimiser.zero_grad()
             (sum(losses(heads, batch)) + config.l2 * penalty(heads)).backward()
             optimiser.step()
@@ -187,13 +187,12 @@ def train_heads(spec: ModelSpec, train: FeatureSet, val: FeatureSet, config: Hea
 
 
 def _batches(data: tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]],
-             rows: int) -> list[tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]]:
-    """The whole set when it fits in one batch (and no shuffle draws on the random state);
-    else a shuffled pass in near-equal batches of at most `rows`."""
-    features, aux, soft = data
-    count = -(-len(features) // rows)
+             count: int) -> list[tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]]:
+    """The whole set for one step (and no shuffle draws on the random state); else a
+    shuffled pass in `count` near-equal batches."""
     if count <= 1:
         return [data]
+    features, aux, soft = data
     return [(features[i], aux[i], [t[i] for t in soft]) for i in torch.randperm(len(features)).chunk(count)]
 
 
