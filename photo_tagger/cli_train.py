@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .config import default_db_path
 from .errors import PhototagError
+from .lenses import LensResolver
 
 INSTALL_HINT = "phototag train needs PyTorch and onnx: pip install 'phototag[train]'"
 
@@ -28,16 +29,17 @@ def _require_training_extra() -> None:
         raise click.ClickException(f"{INSTALL_HINT} (missing: {', '.join(missing)})")
 
 
-def _user_crops(db_path: Path | None) -> dict[str, float]:
-    """Crop factors set with `phototag camera set`, so train resolves bodies as scan does."""
+def _lens_facts(db_path: Path | None) -> LensResolver:
+    """What the user told phototag: crop factors set with `phototag camera set`, so train
+    resolves bodies as scan does, and their manual lenses and rules, whose photos it leaves out."""
     path = db_path or default_db_path()
     if not path.is_file():
-        return {}
+        return LensResolver()
     from .lensbook import LensBook
     from .store import Store
 
     with Store(path) as store:
-        return LensBook(store).crops()
+        return LensBook(store).resolver()
 
 
 @click.command("train")
@@ -47,7 +49,7 @@ def _user_crops(db_path: Path | None) -> dict[str, float]:
 @click.option("--finetune", is_flag=True, help="Also train the backbone's last two blocks with the heads, on CUDA when present; on a CPU it works but takes far longer.")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="Model to start from (default: your active model, else the shipped one).")
 @click.option("--workers", type=click.IntRange(0, 256), default=0, help="Metadata-reading processes (default: one per CPU core).")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Database holding your `phototag camera set` crop factors.")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Database holding your `phototag camera set` crop factors and your manual lenses.")
 def train_command(paths: tuple[str, ...], epochs: int, min_photos: int, finetune: bool, model_path: Path | None, workers: int, db_path: Path | None) -> None:
     """Adapt phototag to your cameras using the photos in PATHS that do carry lens EXIF.
 
@@ -58,7 +60,8 @@ def train_command(paths: tuple[str, ...], epochs: int, min_photos: int, finetune
     from .trainer.selfcal import SelfCalOptions, find_photos, self_calibrate
 
     try:
-        options = SelfCalOptions(paths, epochs, min_photos, finetune, model_path, workers or None, _user_crops(db_path))
+        facts = _lens_facts(db_path)
+        options = SelfCalOptions(paths, epochs, min_photos, finetune, model_path, workers or None, facts.crops, facts)
         found = find_photos(options)
         _print_found(found)
         if finetune:
@@ -76,6 +79,10 @@ def _print_found(found) -> None:  # type: ignore[no-untyped-def]
                "teach aperture and exposure only (set it with `phototag camera set` to use their focal lengths); "
                f"left out: {found.unlabeled} without lens EXIF, {found.out_of_range} with implausible values, "
                f"{found.errors} unreadable")
+    if found.manual_lens:
+        click.echo(f"also left out: {found.manual_lens} with lens EXIF that your lens rules or their LensModel place on "
+                   "one of your manual lenses (an adapter chip or the body's lens list records those values, not the "
+                   "lens; `phototag lens rules` lists the rules)")
     for body, count in found.per_body().items():
         click.echo(f"  {count:5d}  {body}")
 

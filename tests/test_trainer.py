@@ -185,6 +185,30 @@ def test_train_refuses_too_few_photos_and_lists_bodies(trained):
     assert "at least 50" in result.output
 
 
+def test_train_leaves_out_photos_the_user_placed_on_a_manual_lens(trained, tmp_path):
+    """An adapter chip's EXIF (here f/1.4 at 50 mm on every shot) is not a label: photos a
+    lens rule or their LensModel put on one of the user's manual lenses teach nothing."""
+    library, db = trained[2], tmp_path / "phototag.db"
+    chipped = tmp_path / "chipped"
+    for i in range(4):  # a focus-confirm chip: the focal length it was programmed with, the dialed aperture
+        exif = camera_exif(1.4, 50.0, make="NIKON CORPORATION", model="NIKON D7000", focal35=75)
+        make_photo(chipped / "helios" / f"c{i}.jpg", size=(320, 240), exif=exif, seed=200 + i)
+    listed = camera_exif(2.0, 58.0, make="NIKON CORPORATION", model="NIKON D7000", focal35=87)
+    make_photo(chipped / "listed.jpg", size=(320, 240), exif=listed | {"Exif.Photo.LensModel": "Helios-44 58mm"}, seed=210)
+    runner = CliRunner()
+    assert runner.invoke(cli, ["lens", "add", "Helios-44", "--focal", "58", "--aperture", "2-16", "--db", str(db)]).exit_code == 0
+    assert runner.invoke(cli, ["lens", "assign", "Helios-44", "--folder", str(chipped / "helios"), "--db", str(db)]).exit_code == 0
+
+    plain = harvest([library, chipped], workers=1)
+    assert len(plain.photos) == 12 + 5  # without the lens book their EXIF would pass for labels
+    result = runner.invoke(train_command, [str(library), str(chipped), "--min-photos", "50", "--model", str(trained[0]),
+                                           "--workers", "1", "--db", str(db)])
+    assert result.exit_code == 1 and "at least 50" in result.output
+    assert "12 labeled photos found" in result.output
+    assert "also left out: 5 with lens EXIF that your lens rules or their LensModel place on one of your manual lenses" in result.output
+    assert "\n     12  NIKON D7000" in result.output  # the per-body count no longer holds the chip's shots
+
+
 def test_self_calibration_compares_on_held_out_photos(trained, phototag_home):
     model, _, library = trained
     result = CliRunner().invoke(train_command, [str(library), "--min-photos", "5", "--epochs", "3",

@@ -22,6 +22,7 @@ from photo_tagger.cli import cli
 from photo_tagger.errors import MetadataWriteError
 from photo_tagger.plan import choose
 from photo_tagger.tagio import jpeg_image_offset, modify, verify
+from photo_tagger.trainer.harvest import harvest
 from helpers import rows as db_rows, run
 from photos import camera_exif, make_photo
 
@@ -335,16 +336,20 @@ def _empty_packet() -> bytes:
     return EMPTY_PACKET
 
 
-def test_a_rescan_never_mistakes_phototags_own_estimates_for_camera_exif(tmp_path, tiny_model):
+def test_a_rescan_or_train_never_mistakes_phototags_own_estimates_for_camera_exif(tmp_path, tiny_model):
     photo = make_photo(tmp_path / "lib" / "manual.jpg", exif=camera_exif(None, None), seed=2)
     db = tmp_path / "t.db"
     scan(tmp_path / "lib", tiny_model, db, "--write-exif", "--min-confidence", "0")
     with pyexiv2.Image(str(photo)) as image:
-        assert image.read_exif().get("Exif.Photo.FNumber"), "the estimate was written"
+        written = image.read_exif()
+        assert written.get("Exif.Photo.FNumber") and written.get("Exif.Photo.FocalLength"), "the estimates were written"
     forced = run("scan", str(tmp_path / "lib"), "--db", str(db), "--model", str(tiny_model), "--workers", "1", "--force")
     assert "0 already had lens EXIF, 1 predicted" in forced.output
     row = sqlite3.connect(db).execute("SELECT status, exif_fnumber, exif_focal_length FROM photos").fetchone()
     assert row == ("predicted", None, None)
+    # nor does `phototag train`: a model never learns from its own estimates
+    found = harvest([tmp_path / "lib"], workers=1)
+    assert (len(found.photos), len(found.partial), found.unlabeled) == (0, 0, 1)
 
 
 def test_writing_the_same_estimates_again_changes_nothing(tmp_path, tiny_model):

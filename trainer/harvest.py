@@ -4,6 +4,12 @@ A photo is labeled when its EXIF has FNumber and FocalLength and its body's crop
 can be resolved. A photo whose crop factor cannot be resolved is counted and its focal
 label never guessed; its FNumber and scene EV100 do not depend on the sensor, so it is kept
 apart as a partial label that trains those two heads only.
+
+Only an electronic lens measures what it records. A photo the user's lens book says was
+taken with one of their manual lenses (a rule matches it, or its LensModel names the lens)
+is left out even when it carries lens EXIF: an adapter's focus-confirm chip reports the
+focal length it was programmed with and whatever aperture the camera dial shows, and a
+body's manual-lens list records the registered aperture, not the one the ring was set to.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import numpy as np
 
 from ..analyse import Analysed, Task, analyse, analyse_in_worker, init_worker
 from ..discover import discover
+from ..lenses import LensResolver
 from ..modelspec import default_spec
 from ..preprocess import aux_vector
 
@@ -55,6 +62,7 @@ class Harvest:
     unlabeled: int = 0
     unresolved_crop: int = 0  # of which len(partial) were kept as partial labels
     out_of_range: int = 0
+    manual_lens: int = 0  # lens EXIF present, but the lens book says a manual lens took the photo
     errors: int = 0
 
     def per_body(self) -> dict[str, int]:
@@ -79,7 +87,7 @@ def ev100(fnumber: float, exposure_time: float | None, iso: float | None) -> flo
     return math.log2(fnumber**2 / exposure_time) - math.log2(iso / 100.0)
 
 
-def label(result: Analysed, harvest: Harvest) -> LabeledPhoto | None:
+def label(result: Analysed, harvest: Harvest, lenses: LensResolver | None = None) -> LabeledPhoto | None:
     """Turn one analysed file into a labeled photo, or count why it is not one."""
     meta = result.meta
     if result.error or meta is None:
@@ -87,6 +95,9 @@ def label(result: Analysed, harvest: Harvest) -> LabeledPhoto | None:
         return None
     if not meta.has_lens_exif:
         harvest.unlabeled += 1
+        return None
+    if lenses is not None and lenses.resolve(result.task.path, meta).lenses:
+        harvest.manual_lens += 1
         return None
     assert meta.fnumber and meta.focal_length
     crop = result.crop.value if result.crop is not None else math.nan
@@ -112,10 +123,12 @@ def harvest(
     paths: Iterable[str | os.PathLike[str]],
     workers: int | None = None,
     crops: Mapping[str, float] | None = None,
+    lenses: LensResolver | None = None,
 ) -> Harvest:
     """Walk the paths and read every photo's metadata in worker processes (pyexiv2 is not thread-safe).
 
-    crops: the user's crop factors by body model, as scan uses them.
+    crops: the user's crop factors by body model, as scan uses them. lenses: the user's
+    manual lenses and the rules that place them (their photos teach nothing).
     """
     tasks = [Task(f.path, f.size, f.mtime_ns, predict_if_labeled=False)
              for f in discover(paths) if f.kind == "photo"]
@@ -124,15 +137,15 @@ def harvest(
     spec = default_spec("harvest")
     if workers <= 1:
         results: Iterable[Analysed] = (analyse(task, spec, crops) for task in tasks)
-        return _collect(results, found)
+        return _collect(results, found, lenses)
     context = get_context("fork" if hasattr(os, "fork") else "spawn")
     with context.Pool(workers, init_worker, (spec, crops)) as pool:
-        return _collect(pool.imap(analyse_in_worker, tasks, chunksize=8), found)
+        return _collect(pool.imap(analyse_in_worker, tasks, chunksize=8), found, lenses)
 
 
-def _collect(results: Iterable[Analysed], found: Harvest) -> Harvest:
+def _collect(results: Iterable[Analysed], found: Harvest, lenses: LensResolver | None) -> Harvest:
     for result in results:
-        photo = label(result, found)
+        photo = label(result, found, lenses)
         if photo is not None:
             (found.partial if photo.partial else found.photos).append(photo)
     return found

@@ -21,6 +21,7 @@ from ..atomic import write_temp
 from ..config import state_dir, train_cache_dir, user_models_dir
 from ..errors import TrainError
 from ..infer import Predictor
+from ..lenses import LensResolver
 from ..modelspec import ModelSpec
 from ..registry import ACTIVE_FILE, default_model
 from .backbone import EfficientNetLite, load_backbone
@@ -49,6 +50,7 @@ class SelfCalOptions:
     base_model: Path | None = None
     workers: int | None = None
     crops: Mapping[str, float] | None = None
+    lenses: LensResolver | None = None  # the user's manual lenses: their photos are left out
 
 
 @dataclass
@@ -74,7 +76,7 @@ def score(figures: dict) -> tuple[float, float]:
 
 def find_photos(options: SelfCalOptions) -> Harvest:
     """Step one, separate so the CLI can show per-body counts before training."""
-    return harvest(options.paths, options.workers, options.crops)
+    return harvest(options.paths, options.workers, options.crops, options.lenses)
 
 
 def self_calibrate(options: SelfCalOptions, found: Harvest, scratch: Path | None = None,
