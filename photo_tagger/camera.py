@@ -109,6 +109,18 @@ def resolve_crop_factor(
     return plane or body
 
 
+UNKNOWN_BODY = "unknown body"
+
+
+def body_name(make: str | None, model: str | None) -> str:
+    """'Make Model' without the make repeated (Canon writes 'Canon EOS 5D', Nikon
+    'NIKON CORPORATION' and 'NIKON D90')."""
+    make, model = (make or "").strip(), (model or "").strip()
+    if model.lower().startswith(make.lower().split(" ")[0]) and make:
+        return model or UNKNOWN_BODY
+    return f"{make} {model}".strip() or UNKNOWN_BODY
+
+
 def _plausible(value: float, source: str) -> CropFactor | None:
     if _PLAUSIBLE[0] <= value <= _PLAUSIBLE[1]:
         return CropFactor(round(value, 4), source)

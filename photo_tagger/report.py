@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from .camera import body_name
 from .tolerance import ONE_STOP, WITHIN_20_PERCENT
 from .store import Store
 from .xmp import FNUMBER, FOCAL_LENGTH, LENS_MODEL, VALUE_FNUMBER, VALUE_FOCAL, VALUE_LENS, XMP_TWINS
@@ -103,7 +104,7 @@ class _Tally:
         self.photos += 1
         self.status[r["status"]] += 1
         if r["status"] in ("has_exif", "predicted"):
-            self.cameras[" ".join(filter(None, (r["camera_make"], r["camera_model"]))) or "(unknown)"] += 1
+            self.cameras[body_name(r["camera_make"], r["camera_model"])] += 1
         self.accuracy.add(r)
         if r["fnumber"] is None:
             return

@@ -8,7 +8,8 @@ import pytest
 from photo_tagger.trainer.card import development_lines, losses_line, markdown, table
 from photo_tagger.estimate import Estimate
 from photo_tagger.trainer.evaluate import baseline_figures, body_means, brier, ece, figures, per_body
-from photo_tagger.trainer.harvest import UNKNOWN_BODY, LabeledPhoto
+from photo_tagger.camera import UNKNOWN_BODY
+from photo_tagger.trainer.harvest import LabeledPhoto
 
 pytest.importorskip("torch")  # train.py's module imports torch's heads
 from photo_tagger.trainer.train import calibration_group  # noqa: E402

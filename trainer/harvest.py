@@ -24,6 +24,7 @@ from multiprocessing import get_context
 import numpy as np
 
 from ..analyse import Analysed, Task, analyse, analyse_in_worker, init_worker
+from ..camera import body_name
 from ..discover import discover
 from ..lenses import LensResolver
 from ..modelspec import default_spec
@@ -67,17 +68,6 @@ class Harvest:
 
     def per_body(self) -> dict[str, int]:
         return dict(Counter(p.body for p in self.photos).most_common())
-
-
-UNKNOWN_BODY = "unknown body"
-
-
-def body_name(make: str | None, model: str | None) -> str:
-    """'Make Model' without the make repeated (Canon writes 'Canon EOS 5D')."""
-    make, model = (make or "").strip(), (model or "").strip()
-    if model.lower().startswith(make.lower().split(" ")[0]) and make:
-        return model or UNKNOWN_BODY
-    return f"{make} {model}".strip() or UNKNOWN_BODY
 
 
 def ev100(fnumber: float, exposure_time: float | None, iso: float | None) -> float | None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..calibration import prior_rows
+from ..camera import UNKNOWN_BODY
 from ..infer import Predictor
 from ..modelspec import DOF_UNITS, PRIOR_POOLS, ModelSpec, default_spec, third_stop_bins
 from ..preprocess import prepare
@@ -24,7 +25,7 @@ from .augment import CROP_FACTORS, IDENTITY, Variant, plan
 from .evaluate import (baseline_figures, baseline_predictions, difference_intervals, figures, per_body,
                        predictions)
 from .features import Extractor, FeatureSet, backbone_extractor, extract
-from .harvest import UNKNOWN_BODY, LabeledPhoto
+from .harvest import LabeledPhoto
 from .heads import HeadConfig, HeadEnsemble, Heads, logits, train_heads
 from .split import copy_key, shot_key, split
 
