@@ -16,7 +16,11 @@ from .metadata import PhotoMetadata
 
 FULL_FRAME_DIAGONAL_MM = math.hypot(36.0, 24.0)
 _UNIT_MM = {2: 25.4, 3: 10.0, 4: 1.0, 5: 0.001}
-_PLAUSIBLE = (0.25, 15.0)
+_PLAUSIBLE = (0.25, 15.0)  # a 4x5 in film back to a 1/6 in sensor: what a user may set
+# What a digital body's own tags may say: the largest digital sensor, 645 medium format
+# (53.4 x 40 mm), is a 0.65 crop. Less is a misread tag, not a sensor: a FLIR thermal core
+# writes its 10.9 x 8.7 mm sensor size as a focal-plane resolution, which reads as 0.52.
+_DIGITAL_MIN = 0.6
 # In-camera crop modes make a body's frame at most about 1.6 times smaller (APS-C modes of
 # full-frame bodies, 1.3x modes); an export shrunk to 2048 px from a 6000 px frame reads as
 # 2.9 times when its editor updated the pixel-dimension tags but kept the focal-plane ones.
@@ -34,7 +38,7 @@ class CropFactor:
 def from_35mm_tag(meta: PhotoMetadata) -> CropFactor | None:
     """FocalLengthIn35mmFilm / FocalLength: the body's own statement."""
     if meta.focal_length_35mm and meta.focal_length:
-        return _plausible(meta.focal_length_35mm / meta.focal_length, "exif_35mm")
+        return _plausible(meta.focal_length_35mm / meta.focal_length, "exif_35mm", _DIGITAL_MIN)
     return None
 
 
@@ -49,7 +53,7 @@ def from_focal_plane(meta: PhotoMetadata, width: int | None, height: int | None)
     diagonal = math.hypot(w / xres * unit, h / yres * unit)
     if diagonal <= 0:
         return None
-    return _plausible(FULL_FRAME_DIAGONAL_MM / diagonal, "focal_plane")
+    return _plausible(FULL_FRAME_DIAGONAL_MM / diagonal, "focal_plane", _DIGITAL_MIN)
 
 
 @functools.lru_cache(maxsize=1)
@@ -121,7 +125,7 @@ def body_name(make: str | None, model: str | None) -> str:
     return f"{make} {model}".strip() or UNKNOWN_BODY
 
 
-def _plausible(value: float, source: str) -> CropFactor | None:
-    if _PLAUSIBLE[0] <= value <= _PLAUSIBLE[1]:
+def _plausible(value: float, source: str, lowest: float = _PLAUSIBLE[0]) -> CropFactor | None:
+    if lowest <= value <= _PLAUSIBLE[1]:
         return CropFactor(round(value, 4), source)
     return None

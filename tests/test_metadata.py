@@ -80,3 +80,28 @@ def test_an_in_camera_crop_mode_keeps_the_focal_plane_answer():
     lensfun's body entry cannot know; the focal-plane tags can."""
     crop = resolve_crop_factor(_full_frame_body(3744, 2496))
     assert crop.source == "focal_plane" and crop.value == pytest.approx(1.5, abs=0.02)
+
+
+def test_a_sensor_larger_than_any_digital_one_is_a_misread_tag(tmp_path):
+    """A FLIR thermal camera writes its 10.9 x 8.7 mm sensor's size where the focal-plane
+    resolution belongs; read as pixels per mm it is a 0.52 crop, bigger than any digital
+    sensor (645 medium format: 0.65). The tag is not believed: the body is unknown, not a
+    medium-format camera whose 13 mm lens would be a 7 mm-equivalent fisheye."""
+    flir = {"Exif.Image.Make": "FLIR", "Exif.Image.Model": "Duo Pro R", "Exif.Photo.FNumber": "1250/1000",
+            "Exif.Photo.FocalLength": "13/1", "Exif.Photo.FocalPlaneXResolution": "10880/1000",
+            "Exif.Photo.FocalPlaneYResolution": "8700/1000", "Exif.Photo.FocalPlaneResolutionUnit": "4"}
+    photo = make_photo(tmp_path / "thermal.tif", size=(640, 512), exif=flir, fmt="TIFF")
+    meta = read_metadata(photo.read_bytes())
+    assert meta.focal_plane_x_res == pytest.approx(10.88) and meta.focal_length == 13
+    assert resolve_crop_factor(meta, 640, 512) is None
+    # the same tags on a real medium-format back (Phase One IQ4: 53.4 mm over 14204 px) are believed
+    back = from_exif({"Exif.Photo.FocalPlaneXResolution": "14204000/53400", "Exif.Photo.FocalPlaneYResolution": "10652000/40000",
+                      "Exif.Photo.FocalPlaneResolutionUnit": "4", "Exif.Photo.PixelXDimension": "14204",
+                      "Exif.Photo.PixelYDimension": "10652"})
+    crop = resolve_crop_factor(back)
+    assert crop.source == "focal_plane" and crop.value == pytest.approx(0.65, abs=0.01)
+    # as is a 35 mm tag saying the same, and what a user sets for a film camera
+    tagged = from_exif({"Exif.Photo.FocalLength": "80/1", "Exif.Photo.FocalLengthIn35mmFilm": "52"})
+    assert resolve_crop_factor(tagged).value == pytest.approx(0.65)
+    assert resolve_crop_factor(from_exif({"Exif.Image.Model": "Linhof"}), overrides={"Linhof": 0.27}).value == 0.27
+    assert resolve_crop_factor(from_exif({"Exif.Photo.FocalLength": "80/1", "Exif.Photo.FocalLengthIn35mmFilm": "40"})) is None
