@@ -118,6 +118,9 @@ def _print_comparison(result) -> None:  # type: ignore[no-untyped-def]
     else:
         click.echo(f"trained on {sizes.get('train')} photos, validated on {sizes.get('validation')}, "
                    f"tested on {sizes.get('test')} held-out photos")
+    if result.base_learned:
+        click.echo(f"{result.base_learned} of the labeled photos are ones {result.base_model.name} learned from: "
+                   "they train the adapted model but are never among the held-out photos")
     tuned = result.finetune
     if tuned:
         best = (f"best epoch {tuned['best_epoch'] + 1} of {tuned['epochs_run']}" if tuned["best_epoch"] >= 0

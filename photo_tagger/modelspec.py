@@ -13,6 +13,8 @@ from typing import Any
 from .errors import ModelError
 
 SPEC_KEY = "phototag.spec"
+# The shots (split.shot_id) a model learned from, beside the spec: only `train` reads it.
+SEEN_KEY = "phototag.seen_shots"
 FORMAT_VERSION = 6  # 2: adds the label prior (prior, prior_weight); 3: confidence_shift;
 # 4: depth of field in equivalent-aperture units (dof_units, dof_bins, crop_prior);
 # 5: the label prior pooled geometrically (prior_pool "log"); 6: confidence offsets per

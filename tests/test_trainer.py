@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -27,7 +28,8 @@ from photo_tagger.trainer.augment import IDENTITY, Variant, relabel, render  # n
 from photo_tagger.trainer.feature_cache import FeatureCache  # noqa: E402
 from photo_tagger.trainer.harvest import harvest  # noqa: E402
 from photo_tagger.trainer.heads import HeadConfig  # noqa: E402
-from photo_tagger.trainer.split import split  # noqa: E402
+from photo_tagger.trainer.export import seen_shots  # noqa: E402
+from photo_tagger.trainer.split import shot_id, split  # noqa: E402
 from photo_tagger.trainer.selfcal import SelfCalOptions, find_photos, self_calibrate  # noqa: E402
 from photo_tagger.trainer.starter import build  # noqa: E402
 from photo_tagger.trainer.train import TrainConfig, inference_inputs  # noqa: E402
@@ -175,6 +177,56 @@ def test_split_keeps_copies_of_a_photo_together(trained):
         for other in parts:
             if other is not part:
                 assert not names & {doubled[i].path.removesuffix(".copy") for i in other}
+
+
+def test_a_model_is_never_tested_on_shots_it_learned_from(trained):
+    """Adapting a model that learned from some of these photos: only the others are held out."""
+    photos = harvest([trained[2]], workers=1).photos
+    assert len({shot_id(p) for p in photos}) == len(photos) == 12
+    train, val, test = split(photos, seed=0)
+    seen = {shot_id(photos[i]) for i in train + val}
+    again = split(photos, seed=0, seen=seen)
+    assert again[2] == test  # an unchanged library: the same held-out photos as the first run
+    assert sorted(again[0] + again[1] + again[2]) == list(range(12))
+    # a library that grew: its test split comes from shots the model never saw, as large a share as before
+    grown = photos + [replace(p, path=p.path + ".new", ev100=p.ev100 + 3.0) for p in photos]
+    parts = split(grown, seed=0, seen=seen)
+    assert parts[2] and not {shot_id(grown[i]) for i in parts[2]} & seen
+    assert abs(len(parts[2]) - 0.15 * len(grown)) <= 1.5  # dealt per stratum, so rounding moves it by a photo or so
+    assert sorted(sum(parts, [])) == list(range(len(grown)))
+    assert split(photos, seed=0, seen={shot_id(p) for p in photos})[2] == []  # nothing left to test fairly
+    assert split(photos, seed=0, seen=frozenset()) == (train, val, test)
+
+
+def test_a_second_adaptation_is_tested_only_on_photos_the_first_never_learned_from(trained, phototag_home, tmp_path):
+    model, _, library = trained
+    found = harvest([library], workers=1)
+    options = SelfCalOptions((str(library),), epochs=2, min_photos=5, base_model=model, workers=1)
+    first = self_calibrate(options, found, scratch=tmp_path / "one")
+    candidate = tmp_path / "one" / "candidate.onnx"
+    seen = seen_shots(candidate)
+    held = {shot_id(p) for p in found.photos if p.path in first.test_photos}
+    assert first.test_photos and first.base_learned == 0 and not held & seen
+    assert seen >= {shot_id(p) for p in found.photos if p.path not in first.test_photos}
+    assert "+self-" in Predictor(candidate, "cpu").spec.model_version  # the spec is intact beside them
+
+    result = CliRunner().invoke(train_command, [str(library), "--min-photos", "5", "--epochs", "2", "--model",
+                                                str(candidate), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    learned = len(found.photos) - len(first.test_photos)
+    assert f"{learned} of the labeled photos are ones candidate.onnx learned from" in result.output
+    grown = tmp_path / "grown"  # the library a month later: the same photos and twelve new shots
+    shutil.copytree(library, grown)
+    for i in range(12):
+        fnumber, focal = LENSES[(i + 3) % len(LENSES)]
+        exif = camera_exif(fnumber, focal, make="NIKON CORPORATION", model="NIKON D7000",
+                           focal35=round(focal * 1.5), exposure=f"1/{1000 + 10 * i}")
+        make_photo(grown / f"n{i:02d}.jpg", size=(320, 240), exif=exif, seed=400 + i)
+    more = harvest([grown], workers=1)
+    second = self_calibrate(replace(options, base_model=candidate), more, scratch=tmp_path / "two")
+    assert second.base_learned == learned and len(second.test_photos) >= 3
+    assert not {shot_id(p) for p in more.photos if p.path in second.test_photos} & seen
+    assert seen_shots(tmp_path / "two" / "candidate.onnx") >= seen  # it starts from the first's heads
 
 
 def test_train_refuses_too_few_photos_and_lists_bodies(trained):

@@ -9,13 +9,15 @@ again, rather than editing the ONNX graph.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..modelspec import INPUT_AUX, INPUT_IMAGE, OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35, SPEC_KEY, ModelSpec
+from ..modelspec import (INPUT_AUX, INPUT_IMAGE, OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35, SEEN_KEY, SPEC_KEY,
+                         ModelSpec)
 from .backbone import quiet_export
 from .features import FEATURES_OUTPUT
 from .heads import HeadEnsemble, Heads
@@ -57,8 +59,9 @@ class PhototagNet(nn.Module):
         return (*self.heads(features, aux), features)
 
 
-def export(net: PhototagNet, spec: ModelSpec, path: Path) -> None:
-    """ONNX with a dynamic batch axis; the spec travels in the file's metadata."""
+def export(net: PhototagNet, spec: ModelSpec, path: Path, seen: Iterable[str] = ()) -> None:
+    """ONNX with a dynamic batch axis; the spec travels in the file's metadata (and the
+    shots it learned from, when given: see stamp)."""
     net.eval()
     size = spec.input_size
     example = (torch.zeros(2, 3, size, size), torch.zeros(2, len(spec.aux_features)))
@@ -70,17 +73,33 @@ def export(net: PhototagNet, spec: ModelSpec, path: Path) -> None:
             dynamic_shapes=({0: batch}, {0: batch}), opset_version=18, dynamo=True,
             external_data=False, verbose=False,
         )
-    stamp(path, spec)
+    stamp(path, spec, seen)
 
 
-def stamp(path: Path, spec: ModelSpec) -> None:
-    """Write (or replace) the spec in an exported file's metadata."""
+def stamp(path: Path, spec: ModelSpec, seen: Iterable[str] = ()) -> None:
+    """Write (or replace) the spec in an exported file's metadata, and the shots the model
+    learned from (split.shot_id), so that adapting it later never tests on one of them;
+    without seen, the shots the file already names stay."""
     import onnx
 
     proto = onnx.load(str(path))
+    replaced = {SPEC_KEY, SEEN_KEY} if seen else {SPEC_KEY}
+    kept = [(p.key, p.value) for p in proto.metadata_props if p.key not in replaced]
     del proto.metadata_props[:]
-    proto.metadata_props.add(key=SPEC_KEY, value=spec.to_json())
+    for key, value in [*kept, (SPEC_KEY, spec.to_json())]:
+        proto.metadata_props.add(key=key, value=value)
+    if seen:
+        proto.metadata_props.add(key=SEEN_KEY, value=",".join(sorted(set(seen))))
     onnx.save(proto, str(path))
+
+
+def seen_shots(path: Path) -> frozenset[str]:
+    """The shots a model file learned from; empty for a file that does not say (the
+    shipped model learned from public photos, not from anyone's library)."""
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    return frozenset(filter(None, props.get(SEEN_KEY, "").split(",")))
 
 
 def check(net: PhototagNet, path: Path, images: np.ndarray, aux: np.ndarray) -> float:

@@ -26,12 +26,12 @@ from ..modelspec import ModelSpec
 from ..registry import ACTIVE_FILE, default_model
 from .backbone import EfficientNetLite, load_backbone
 from .evaluate import difference_intervals
-from .export import PhototagNet, check, export, fingerprint, head_members, heads_from_onnx, stamp
+from .export import PhototagNet, check, export, fingerprint, head_members, heads_from_onnx, seen_shots, stamp
 from .feature_cache import FeatureCache
 from .features import FEATURES_OUTPUT, Extractor, backbone_extractor
 from .harvest import Harvest, harvest
 from .heads import HeadConfig, new_heads
-from .split import copy_key
+from .split import copy_key, shot_id
 from .train import (FinetuneConfig, Fitted, Prepared, Progress, TrainConfig, data_summary, evaluate_file, fit, heads_only,
                     inference_inputs, learned, prepare_data, scored_info, truths)
 
@@ -66,6 +66,8 @@ class SelfCalResult:
     finetune: dict = field(default_factory=dict)  # the backbone tail's training, when --finetune
     gain_95: dict = field(default_factory=dict)  # per figure, 95% interval of adapted minus current
     info: dict = field(default_factory=dict)  # what the adapted model's card records (installed with it)
+    test_photos: list[str] = field(default_factory=list)  # the held-out photos both models were scored on
+    base_learned: int = 0  # labeled photos here the current model learned from (kept out of the test)
 
 
 def score(figures: dict) -> tuple[float, float]:
@@ -112,18 +114,20 @@ def _compare(found: Harvest, base_path: Path, spec: ModelSpec, config: TrainConf
              progress: Progress | None) -> SelfCalResult:
     """Adapt, export the candidate, score it and the current model on the same held-out
     photos, and install the candidate file itself if it did better."""
-    data, fitted, net = _adapt(found, base_path, spec, config, train_cache_dir(), scratch, progress)
+    seen = seen_shots(base_path)
+    data, fitted, net = _adapt(found, base_path, spec, config, train_cache_dir(), scratch, progress, seen)
     new_spec = replace(fitted.spec, model_version=spec.model_version, info=own_info(spec, config))
     new_spec = replace(new_spec, model_version=adapted_version(spec.model_version, net, new_spec))
     candidate = scratch / "candidate.onnx"
-    export(net, new_spec, candidate)
+    export(net, new_spec, candidate, seen | data.seen_shots())  # it starts from the base's heads: their shots too
     test = [found.photos[i] for i in data.test]
     train = [found.photos[i] for i in learned(data, config.members)]  # the baseline's median comes from them
     max_diff = check(net, candidate, *inference_inputs(test[:4], new_spec))
     summary = data_summary(found.photos, data, config.members)
     result = SelfCalResult(found, base_path, evaluate_file(base_path, test, train),
                            evaluate_file(candidate, test, train), split_sizes={**summary["photos"], "members": config.members},
-                           finetune=fitted.report.get("finetune", {}))
+                           finetune=fitted.report.get("finetune", {}), test_photos=[p.path for p in test],
+                           base_learned=sum(shot_id(p) in seen for p in found.photos))
     result.gain_95 = difference_intervals(result.adapted["predictions"], result.current["predictions"],
                                           *truths(test), [copy_key(p) for p in test])
     result.info = {**new_spec.info, **scored_info(fitted, data, result.adapted, max_diff), "training_data": summary,
@@ -153,7 +157,8 @@ def adapted_version(base_version: str, net: PhototagNet, spec: ModelSpec) -> str
 
 
 def _adapt(found: Harvest, base_path: Path, spec: ModelSpec, config: TrainConfig, cache: Path,
-           scratch: Path, progress: Progress | None = None) -> tuple[Prepared, Fitted, PhototagNet]:
+           scratch: Path, progress: Progress | None = None,
+           seen: frozenset[str] = frozenset()) -> tuple[Prepared, Fitted, PhototagNet]:
     """Heads on the base model's cached features; with finetune, then the backbone's tail too.
 
     After fine-tuning, the heads are fitted and calibrated again (train.fit, out-of-fold as
@@ -161,8 +166,12 @@ def _adapt(found: Harvest, base_path: Path, spec: ModelSpec, config: TrainConfig
     """
     extractor, init = _start_from(base_path, spec, config, cache)
     backbone = base_backbone(base_path, spec, config.backbone)
-    data = prepare_data(found.photos, config, extractor, cache, progress, partial=found.partial)
+    data = prepare_data(found.photos, config, extractor, cache, progress, partial=found.partial, seen=seen)
     if not (data.val and data.test):
+        if seen and not data.test:
+            raise TrainError(f"every labeled photo here is one {base_path.name} learned from, so none is left to test "
+                             "the adapted model on fairly: add photos it has not seen, or start from another model "
+                             "(--model)")
         raise TrainError("the labeled photos are too few distinct shots to hold some out for testing")
     if init is None:
         init = new_heads(spec, data.features.rows(data.train), config.heads)

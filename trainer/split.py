@@ -1,14 +1,18 @@
 """Split photos into train/validation/test by source photo, balanced across label bins.
 
 Every variant of a photo (and every copy of it: same body, lens values and exposure)
-lands in one split, so no split sees another's photo.
+lands in one split, so no split sees another's photo. When adapting a model that learned
+from some of these photos (an earlier `phototag train`), only shots it never saw may be
+held out for testing: scored on photos it learned from, it would look better than it is,
+and the adapted model, which starts from its heads, would too.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 
 from .harvest import LabeledPhoto
 
@@ -36,10 +40,29 @@ def shot_key(photo: LabeledPhoto) -> tuple:
     return (photo.body, round(photo.fnumber, 2), None if photo.ev100 is None else round(photo.ev100, 2))
 
 
+def shot_id(photo: LabeledPhoto) -> str:
+    """A short stable name for the photo's shot (shot_key: it holds whether or not the crop
+    factor resolves), kept in a model's file; shots that share one count as one."""
+    return hashlib.sha1(repr(shot_key(photo)).encode()).hexdigest()[:12]
+
+
 def split(photos: Sequence[LabeledPhoto], fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
-          seed: int = 0) -> tuple[list[int], list[int], list[int]]:
-    """Indices for (train, validation, test); within each stratum the splits fill in proportion."""
-    return tuple(partition(photos, range(len(photos)), fractions, seed))  # type: ignore[return-value]
+          seed: int = 0, seen: Set[str] = frozenset()) -> tuple[list[int], list[int], list[int]]:
+    """Indices for (train, validation, test); within each stratum the splits fill in proportion.
+
+    seen: shot_ids the starting model learned from. The test split is dealt from the other
+    shots only, as large a share of all the photos as before where they suffice, so a
+    second run on an unchanged library tests on the same photos as the first.
+    """
+    if not seen:
+        return tuple(partition(photos, range(len(photos)), fractions, seed))  # type: ignore[return-value]
+    fresh = [i for i, p in enumerate(photos) if shot_id(p) not in seen]
+    known = [i for i, p in enumerate(photos) if shot_id(p) in seen]
+    share = min(1.0, fractions[2] * len(photos) / max(len(fresh), 1))
+    rest, test = partition(photos, fresh, (1.0 - share, share), seed) if share < 1.0 else ([], sorted(fresh))
+    learn = fractions[0] + fractions[1]
+    train, val = partition(photos, sorted(known + rest), (fractions[0] / learn, fractions[1] / learn), seed)
+    return train, val, test
 
 
 def folds(photos: Sequence[LabeledPhoto], indices: Sequence[int], k: int, seed: int = 0) -> list[list[int]]:

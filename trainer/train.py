@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -27,7 +27,7 @@ from .evaluate import (baseline_figures, baseline_predictions, difference_interv
 from .features import Extractor, FeatureSet, backbone_extractor, extract
 from .harvest import LabeledPhoto
 from .heads import HeadConfig, HeadEnsemble, Heads, logits, train_heads
-from .split import copy_key, shot_key, split
+from .split import copy_key, shot_id, shot_key, split
 
 Progress = Callable[[int], None]
 
@@ -89,6 +89,11 @@ class Prepared:
     plans: list[list[Variant]] = field(default_factory=list)  # per photo, what its rows rendered
     extra: list[int] = field(default_factory=list)  # partial labels (no focal length): training only
 
+    def seen_shots(self) -> set[str]:
+        """The shots a model fitted on this data learned from or was early-stopped on:
+        everything but the test split (split.shot_id)."""
+        return {shot_id(self.photos[i]) for i in self.train + self.val + self.extra}
+
     @property
     def fitting(self) -> list[int]:
         """The photos the heads learn from: training photos and partial labels."""
@@ -106,14 +111,15 @@ class Fitted:
 
 def prepare_data(photos: Sequence[LabeledPhoto], config: TrainConfig, extractor: Extractor,
                  cache_dir: Path | None, progress: Progress | None = None,
-                 partial: Sequence[LabeledPhoto] = ()) -> Prepared:
+                 partial: Sequence[LabeledPhoto] = (), seen: Set[str] = frozenset()) -> Prepared:
     """Split by photo; augmented variants for training photos, inference inputs for the rest.
 
     Partial labels (crop factor unknown, so no focal label) join training only: validation
     and test keep photos whose every figure can be measured. One that looks like a copy of
-    a validation or test shot is dropped, so no shot is both learned and scored.
+    a validation or test shot is dropped, so no shot is both learned and scored. seen: the
+    shots the starting model learned from, never tested on (split.split).
     """
-    train, val, test = split(photos, config.fractions, config.seed)
+    train, val, test = split(photos, config.fractions, config.seed, seen)
     held = {shot_key(photos[i]) for i in val + test}
     kept = [p for p in partial if shot_key(p) not in held] if config.partial_labels else []
     everything = [*photos, *kept]
