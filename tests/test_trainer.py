@@ -22,7 +22,7 @@ from photo_tagger.analyse import Task, analyse  # noqa: E402
 from photo_tagger.cli import cli  # noqa: E402
 from photo_tagger.cli_train import models_command, train_command  # noqa: E402
 from photo_tagger.infer import Predictor  # noqa: E402
-from photo_tagger.modelspec import default_spec  # noqa: E402
+from photo_tagger.modelspec import AUX_FEATURES, default_spec  # noqa: E402
 from photo_tagger.preprocess import normalise, prepare  # noqa: E402
 from photo_tagger.trainer.augment import IDENTITY, Variant, relabel, render  # noqa: E402
 from photo_tagger.trainer.feature_cache import FeatureCache  # noqa: E402
@@ -196,6 +196,24 @@ def test_a_model_is_never_tested_on_shots_it_learned_from(trained):
     assert sorted(sum(parts, [])) == list(range(len(grown)))
     assert split(photos, seed=0, seen={shot_id(p) for p in photos})[2] == []  # nothing left to test fairly
     assert split(photos, seed=0, seen=frozenset()) == (train, val, test)
+
+
+def test_a_shots_name_tells_zoomed_shots_apart_and_survives_a_crop_factor_set_later(trained):
+    """A compact zoomed at the same aperture and exposure took two shots, not one: marking
+    one seen must not take the other out of the held-out photos. A photo whose crop factor
+    was unknown when a model learned from it is the same shot once the user sets it."""
+    photos = harvest([trained[2]], workers=1).photos
+    zooms = [replace(p, path=p.path + ".zoom", focal35=p.focal35 * 2, focal=p.focal * 2) for p in photos]
+    pairs = photos + zooms
+    assert len({shot_id(p) for p in pairs}) == 24
+    train, val, test = split(pairs, seed=0)
+    seen = {shot_id(pairs[i]) for i in train + val}
+    assert split(pairs, seed=0, seen=seen)[2] == test  # an unchanged library: the same held-out photos
+    aux = photos[0].aux.copy()
+    aux[list(AUX_FEATURES).index("log2_crop_factor")] = 0.0
+    aux[list(AUX_FEATURES).index("has_crop_factor")] = 0.0
+    unknown = replace(photos[0], focal35=float("nan"), crop=float("nan"), aux=aux)
+    assert shot_id(unknown) == shot_id(photos[0]) and photos[0].focal == 28
 
 
 def test_a_second_adaptation_is_tested_only_on_photos_the_first_never_learned_from(trained, phototag_home, tmp_path):

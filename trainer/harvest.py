@@ -48,6 +48,7 @@ class LabeledPhoto:
     crop: float
     ev100: float | None
     aux: np.ndarray
+    focal: float = math.nan  # FocalLength as recorded (mm): known whether or not the crop factor is
 
     @property
     def partial(self) -> bool:
@@ -106,6 +107,7 @@ def label(result: Analysed, harvest: Harvest, lenses: LensResolver | None = None
         crop=float(crop),
         ev100=ev100(meta.fnumber, meta.exposure_time, meta.iso),
         aux=aux_vector(meta, result.crop),
+        focal=float(meta.focal_length),
     )
 
 

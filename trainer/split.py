@@ -10,10 +10,12 @@ and the adapted model, which starts from its heads, would too.
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 from collections import defaultdict
 from collections.abc import Sequence, Set
 
+from ..modelspec import AUX_FEATURES
 from .harvest import LabeledPhoto
 
 FNUMBER_GROUPS = (2.8, 4.0, 8.0, 16.0)  # <2.8, 2.8-4, 4-8, 8-16, f/16 and smaller
@@ -40,10 +42,17 @@ def shot_key(photo: LabeledPhoto) -> tuple:
     return (photo.body, round(photo.fnumber, 2), None if photo.ev100 is None else round(photo.ev100, 2))
 
 
+_CROP_AUX = {AUX_FEATURES.index("log2_crop_factor"), AUX_FEATURES.index("has_crop_factor")}
+
+
 def shot_id(photo: LabeledPhoto) -> str:
-    """A short stable name for the photo's shot (shot_key: it holds whether or not the crop
-    factor resolves), kept in a model's file; shots that share one count as one."""
-    return hashlib.sha1(repr(shot_key(photo)).encode()).hexdigest()[:12]
+    """A short stable name for the photo's shot, kept in a model's file: what copy_key
+    holds (so copies dealt together share it, and distinct shots do not), less what
+    depends on the crop factor, so it holds when a body's crop factor is set later."""
+    exposure = tuple(round(float(v), 3) for i, v in enumerate(photo.aux) if i not in _CROP_AUX)
+    key = (photo.body, round(photo.fnumber, 2), None if math.isnan(photo.focal) else round(photo.focal, 1),
+           None if photo.ev100 is None else round(photo.ev100, 2), exposure)
+    return hashlib.sha1(repr(key).encode()).hexdigest()[:12]
 
 
 def split(photos: Sequence[LabeledPhoto], fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
