@@ -196,6 +196,8 @@ def test_a_model_is_never_tested_on_shots_it_learned_from(trained):
     assert sorted(sum(parts, [])) == list(range(len(grown)))
     assert split(photos, seed=0, seen={shot_id(p) for p in photos})[2] == []  # nothing left to test fairly
     assert split(photos, seed=0, seen=frozenset()) == (train, val, test)
+    # a model that learned from other photos (the shipped one, on a user's library) changes nothing
+    assert split(photos, seed=0, seen={shot_id(replace(p, body="Other")) for p in photos}) == (train, val, test)
 
 
 def test_a_shots_name_tells_zoomed_shots_apart_and_survives_a_crop_factor_set_later(trained):
@@ -219,12 +221,18 @@ def test_a_shots_name_tells_zoomed_shots_apart_and_survives_a_crop_factor_set_la
 def test_a_second_adaptation_is_tested_only_on_photos_the_first_never_learned_from(trained, phototag_home, tmp_path):
     model, _, library = trained
     found = harvest([library], workers=1)
+    # the build names the shots it learned from: all but its own test split (partial labels too)
+    built_train, built_val, built_test = split(found.photos, TrainConfig().fractions, TrainConfig().seed)
+    assert seen_shots(model) == ({shot_id(found.photos[i]) for i in built_train + built_val}
+                                 | {shot_id(p) for p in found.partial})
     options = SelfCalOptions((str(library),), epochs=2, min_photos=5, base_model=model, workers=1)
     first = self_calibrate(options, found, scratch=tmp_path / "one")
+    assert first.base_learned == len(built_train + built_val)
+    assert 0 < len(first.test_photos) and set(first.test_photos) <= {found.photos[i].path for i in built_test}
     candidate = tmp_path / "one" / "candidate.onnx"
     seen = seen_shots(candidate)
     held = {shot_id(p) for p in found.photos if p.path in first.test_photos}
-    assert first.test_photos and first.base_learned == 0 and not held & seen
+    assert not held & seen
     assert seen >= {shot_id(p) for p in found.photos if p.path not in first.test_photos}
     assert "+self-" in Predictor(candidate, "cpu").spec.model_version  # the spec is intact beside them
 

@@ -48,7 +48,7 @@ def build(photos: list[LabeledPhoto], config: TrainConfig, out_dir: Path, cache:
                    info={**fitted.spec.info, "training_data": data_summary(photos, data, config.members), "config": config.to_dict()})
     net = PhototagNet(load_backbone(config.backbone), fitted.heads)
     path = out_dir / name
-    export(net, spec, path)
+    export(net, spec, path, data.seen_shots())  # so adapting it never tests on a photo it learned
     test_photos = [photos[i] for i in data.test]
     images, aux = inference_inputs(test_photos[:8], spec)
     max_diff = check(net, path, images, aux)
