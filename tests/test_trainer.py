@@ -253,6 +253,14 @@ def test_a_second_adaptation_is_tested_only_on_photos_the_first_never_learned_fr
     assert second.base_learned == learned and len(second.test_photos) >= 3
     assert not {shot_id(p) for p in more.photos if p.path in second.test_photos} & seen
     assert seen_shots(tmp_path / "two" / "candidate.onnx") >= seen  # it starts from the first's heads
+    known = tmp_path / "known"  # only photos the first model learned from: nothing to test it on fairly
+    known.mkdir()
+    for photo in found.photos + found.partial:
+        if photo.path not in first.test_photos:
+            shutil.copy2(photo.path, known / Path(photo.path).name)
+    refused = CliRunner().invoke(train_command, [str(known), "--min-photos", "5", "--epochs", "1", "--model",
+                                                 str(candidate), "--workers", "1"])
+    assert refused.exit_code == 1 and "every labeled photo here is one candidate.onnx learned from" in refused.output
 
 
 def test_train_refuses_too_few_photos_and_lists_bodies(trained):
