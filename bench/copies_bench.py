@@ -7,8 +7,8 @@ for the web. Each photo of the held-out set is copied in memory the way an expor
 (its EXIF kept, so orientation and the body's records are the same), the copy goes through
 the scan's own preprocessing (`prepare`) and the model, and its estimates are compared
 with the original's. `dev-only` (default) is the photos from bodies the starter model never
-saw; `test` is the held-out split as this code's starter build makes it (the shipped
-model's own, since this code built it).
+saw; `test` is the model's own held-out split: the `train` photos its file does not name as
+learned from (split.shot_id).
 
 Printed per kind of copy: the FNumber and focal-length figures on the copies next to the
 originals', the median change of the estimate (stops; percent), and the share of photos
@@ -37,8 +37,9 @@ from photo_tagger.preprocess import prepare  # noqa: E402
 from photo_tagger.registry import SHIPPED_MODEL  # noqa: E402
 from photo_tagger.tolerance import ONE_STOP, WITHIN_20_PERCENT  # noqa: E402
 from photo_tagger.trainer.evaluate import Predictions, predictions  # noqa: E402
+from photo_tagger.trainer.export import seen_shots  # noqa: E402
 from photo_tagger.trainer.harvest import LabeledPhoto, harvest  # noqa: E402
-from photo_tagger.trainer.split import split  # noqa: E402
+from photo_tagger.trainer.split import shot_id, split  # noqa: E402
 from photo_tagger.trainer.starter import SHIPPED, index_paths  # noqa: E402
 from photo_tagger.trainer.train import truths  # noqa: E402
 from photo_tagger.writeback import DEFAULT_MIN_CONFIDENCE  # noqa: E402
@@ -69,10 +70,15 @@ COPIES: dict[str, Copier] = {
 }
 
 
-def held_out(data: Path, which: str) -> list[LabeledPhoto]:
+def held_out(data: Path, which: str, model: Path) -> list[LabeledPhoto]:
+    """dev-only photos, or the `train` photos the model never learned from: those its file
+    does not name (a model that names none: the split this code's starter build makes)."""
     if which == "dev-only":
         return harvest(index_paths(data, "dev-only")).photos
     photos = harvest(index_paths(data, "train")).photos
+    seen = seen_shots(model)
+    if seen:
+        return [p for p in photos if shot_id(p) not in seen]
     return [photos[i] for i in split(photos, SHIPPED.fractions, SHIPPED.seed)[2]]
 
 
@@ -92,7 +98,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--photos", choices=["dev-only", "test"], default="dev-only")
     args = parser.parse_args()
-    photos = held_out(args.data, args.photos)
+    photos = held_out(args.data, args.photos, args.model)
     predictor = Predictor(args.model, "cpu")
     f_true, l_true = truths(photos)
     base = run(predictor, photos, None)
