@@ -64,10 +64,11 @@ def split(photos: Sequence[LabeledPhoto], fractions: tuple[float, float, float] 
     second run on an unchanged library tests on the same photos as the first. Where none
     of the photos is seen, the split is the one without seen.
     """
-    known = [i for i, p in enumerate(photos) if seen and shot_id(p) in seen]
+    ids = [shot_id(p) for p in photos] if seen else []
+    known = [i for i, name in enumerate(ids) if name in seen]
     if not known:  # a library the model never saw splits as if it had no list
         return tuple(partition(photos, range(len(photos)), fractions, seed))  # type: ignore[return-value]
-    fresh = [i for i, p in enumerate(photos) if shot_id(p) not in seen]
+    fresh = [i for i, name in enumerate(ids) if name not in seen]
     share = min(1.0, fractions[2] * len(photos) / max(len(fresh), 1))
     rest, test = partition(photos, fresh, (1.0 - share, share), seed) if share < 1.0 else ([], sorted(fresh))
     learn = fractions[0] + fractions[1]
