@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import math
-import random
 from collections import defaultdict
 from collections.abc import Sequence, Set
+
+import numpy as np
 
 from ..modelspec import AUX_FEATURES
 from .harvest import LabeledPhoto
@@ -70,7 +71,8 @@ def split(photos: Sequence[LabeledPhoto], fractions: tuple[float, float, float] 
         return tuple(partition(photos, range(len(photos)), fractions, seed))  # type: ignore[return-value]
     fresh = [i for i, name in enumerate(ids) if name not in seen]
     share = min(1.0, fractions[2] * len(photos) / max(len(fresh), 1))
-    rest, test = partition(photos, fresh, (1.0 - share, share), seed) if share < 1.0 else ([], sorted(fresh))
+    rest, test = (partition(photos, fresh, (1.0 - share, share), seed, fill=False) if share < 1.0
+                  else ([], sorted(fresh)))
     learn = fractions[0] + fractions[1]
     train, val = partition(photos, sorted(known + rest), (fractions[0] / learn, fractions[1] / learn), seed)
     return train, val, test
@@ -82,38 +84,82 @@ def folds(photos: Sequence[LabeledPhoto], indices: Sequence[int], k: int, seed: 
 
 
 def partition(photos: Sequence[LabeledPhoto], indices: Sequence[int], fractions: Sequence[float],
-              seed: int = 0) -> list[list[int]]:
-    """Deal the photos' shots into parts of these shares, stratum by stratum."""
+              seed: int = 0, fill: bool = True) -> list[list[int]]:
+    """Deal the photos' shots into parts of these shares, stratum by stratum.
+
+    Systematic sampling: a stratum's shots line up in an order hashed from the seed and each
+    shot, the parts lie end to end on a circle turned by an offset hashed from the seed and
+    the stratum, and a shot goes to the part its midpoint falls in, so each part of a stratum
+    is within a shot of its share. A burst of copies larger than a small part's share of all
+    the photos goes to the largest part instead of swamping the small one, and then a small
+    part left short (or over) of its share overall takes shots from (or gives them to) the
+    largest, in hashed order. No shot's place depends on the order photos were found, and
+    adding, dropping or relabelling one photo moves only a shot or so at its stratum's arc
+    boundaries and at the overall top-up, so a rebuild after one label fix keeps nearly all
+    of its test split. fill: give an empty part a shot.
+    """
     groups: dict[tuple, list[int]] = defaultdict(list)
     for index in indices:
         groups[copy_key(photos[index])].append(index)
-    strata: dict[tuple[int, int], list[list[int]]] = defaultdict(list)
-    for members in groups.values():
-        strata[stratum(photos[members[0]])].append(members)
-    rng = random.Random(seed)
-    n = len(fractions)
-    out: list[list[list[int]]] = [[] for _ in range(n)]
-    totals = [0] * n
+    strata: dict[tuple[int, int], list[Shot]] = defaultdict(list)
+    for key, members in groups.items():
+        strata[stratum(photos[members[0]])].append((_unit(seed, shot_id(photos[members[0]]), repr(key)), members))
+    shares = np.asarray(fractions, dtype=float) / sum(fractions)
+    out: list[list[Shot]] = [[] for _ in fractions]
     for key in sorted(strata):
-        members_list = strata[key]
-        rng.shuffle(members_list)
-        taken = [0] * n
-        for members in members_list:
-            seen = sum(taken) + 1
-            # the part furthest below its share, in this stratum and (to break ties) overall
-            need = [(fractions[s] * seen - taken[s], fractions[s] * (sum(totals) + 1) - totals[s])
-                    for s in range(n)]
-            chosen = max(range(n), key=lambda s: need[s])
-            taken[chosen] += len(members)
-            totals[chosen] += len(members)
-            out[chosen].append(members)
-    _fill_empty(out)
-    return [sorted(i for members in part for i in members) for part in out]
+        _deal(sorted(strata[key]), shares, _unit(seed, repr(key)), len(indices), out)
+    _settle(out, shares * len(indices))
+    if fill:
+        _fill_empty(out)
+    return [sorted(i for _, members in part for i in members) for part in out]
 
 
-def _fill_empty(parts: list[list[list[int]]]) -> None:
-    """Few strata each send their first shot to train; give an empty split a shot from the largest."""
+Shot = tuple[float, list[int]]  # a shot's hashed place in line, and its copies' indices
+
+
+def _deal(shots: list[Shot], shares: np.ndarray, turn: float, total: int, out: list[list[Shot]]) -> None:
+    """One stratum: each shot to the part its midpoint falls in on the turned circle."""
+    size, before, ends, largest = sum(len(m) for _, m in shots), 0, np.cumsum(shares), int(np.argmax(shares))
+    for shot in shots:
+        middle = ((before + len(shot[1]) / 2) / size + turn) % 1.0
+        part = min(int(np.searchsorted(ends, middle, side="right")), len(shares) - 1)
+        if len(shot[1]) > shares[part] * total + 1:  # a burst of copies would swamp a small part
+            part = largest
+        out[part].append(shot)
+        before += len(shot[1])
+
+
+def _settle(out: list[list[Shot]], targets: np.ndarray) -> None:
+    """Bring each small part within half a photo of its target where whole shots allow it.
+
+    Strata dealt one by one can leave a part short (bursts, many tiny strata) or over; shots
+    move in their hashed order, so one photo more or fewer moves a shot or so here."""
+    largest = int(np.argmax(targets))
+    for part, target in enumerate(targets):
+        if part == largest:
+            continue
+        count = sum(len(m) for _, m in out[part])
+        for shot in sorted(out[part], reverse=True):
+            if count - len(shot[1]) >= target - 0.5:
+                out[part].remove(shot)
+                out[largest].append(shot)
+                count -= len(shot[1])
+        for shot in sorted(out[largest]):
+            if count + len(shot[1]) <= target + 0.5:
+                out[largest].remove(shot)
+                out[part].append(shot)
+                count += len(shot[1])
+
+
+def _unit(seed: int, *names: str) -> float:
+    """A number in [0, 1) fixed by the seed and these names: the same on every machine and run."""
+    digest = hashlib.sha1(repr((seed,) + names).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0 ** 64
+
+
+def _fill_empty(parts: list[list[Shot]]) -> None:
+    """A handful of shots can leave a part empty: give it the smallest of the largest part's."""
     for part in parts:
-        donor = max(parts, key=len)
+        donor = max(parts, key=lambda p: sum(len(m) for _, m in p))
         if not part and len(donor) > 1:
-            part.append(donor.pop())
+            part.append(donor.pop(min(range(len(donor)), key=lambda i: (len(donor[i][1]), donor[i][0]))))
