@@ -135,9 +135,15 @@ def _print_comparison(result) -> None:  # type: ignore[no-untyped-def]
     for label, target, key in rows:
         values = (result.current["model"], result.adapted["model"], result.adapted["baseline"])
         lo, hi = result.gain_95.get(target, {}).get(key, (float("nan"), float("nan")))
-        click.echo(f"{label:24}" + "".join(f"{v[target][key]:>10.3f}" for v in values) + f"   {lo:+.3f} to {hi:+.3f}")
-    click.echo(f"(the intervals resample the {sizes.get('test')} held-out photos: one that spans zero means "
-               "they cannot tell the two models apart on that figure)")
+        gap = f"   {lo:+.3f} to {hi:+.3f}" if result.gain_95 else "   n/a"
+        click.echo(f"{label:24}" + "".join(f"{v[target][key]:>10.3f}" for v in values) + gap)
+    shots = result.adapted.get("shots")
+    if result.gain_95:
+        click.echo(f"(the intervals resample the {sizes.get('test')} held-out photos, {shots} distinct shots: one "
+                   "that spans zero means they cannot tell the two models apart on that figure)")
+    else:
+        click.echo(f"(the {sizes.get('test')} held-out photos are a single shot, copies or a burst at one setting: "
+                   "one case, so there is no interval, and a few more distinct shots would say more)")
     if result.installed:
         click.echo(f"installed {result.installed.name}; `phototag scan` now uses it")
     else:

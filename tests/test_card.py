@@ -98,6 +98,10 @@ def test_a_card_written_before_brier_existed_still_renders():
     assert "## Per body" not in text and "## FNumber routes" not in text and "(ImageNet-pretrained, frozen)" in text
     tuned = markdown("tuned.onnx", {**info, "finetuned_blocks": 2})
     assert "its last 2 blocks and head convolution fine-tuned" in tuned and "frozen" not in tuned
+    # held-out photos that are one burst: the card says why it has no interval column
+    burst = markdown("burst.onnx", {**info, "test_difference_95": {}, "test_shots": 1})
+    assert "These 10 photos are a single shot" in burst and "95% interval" not in burst
+    assert "single shot" not in markdown("shots.onnx", {**info, "test_difference_95": {}, "test_shots": 4})
 
 
 def test_difference_intervals_resample_whole_shots_and_tell_noise_from_a_real_gap():
@@ -113,9 +117,9 @@ def test_difference_intervals_resample_whole_shots_and_tell_noise_from_a_real_ga
     assert diff["focal35"]["mape"][1] < 0
     # the baseline against itself differs by nothing, whatever is resampled
     assert diff_of(difference_intervals(base, base, f_true, l_true, shots, trials=50)) == {0.0}
-    # one shot: every resample draws the same photos, so the interval collapses to a point
-    one = difference_intervals(good, base, f_true, l_true, ["same shot"] * 40, trials=50)
-    assert one["fnumber"]["mse"][0] == one["fnumber"]["mse"][1]
+    # one shot: every resample draws the same photos, so there is no interval to give
+    assert difference_intervals(good, base, f_true, l_true, ["same shot"] * 40, trials=50) == {}
+    assert diff_of(difference_intervals(good, base, f_true, l_true, ["a"] * 20 + ["b"] * 20, trials=50))
     # one wild miss among good estimates: worse MSE on the split, but the interval spans zero
     wild = (np.where(np.arange(40) == 0, 40.0, f_true * 1.05), *good[1:])
     model = figures(*wild, f_true, l_true)

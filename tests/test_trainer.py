@@ -366,6 +366,28 @@ def test_self_calibration_compares_on_held_out_photos(trained, phototag_home):
         assert "kept" in result.output and not active.exists()
 
 
+def test_held_out_photos_of_a_single_shot_get_no_interval_that_looks_certain(trained, phototag_home, tmp_path):
+    """A library of bursts (two frames per setting) holds out one burst: one case, whatever
+    its photo count. Resampling it gives the same photos every time, and an interval of
+    "+1.000 to +1.000" would read as certainty."""
+    library = tmp_path / "bursts"
+    for i in range(12):
+        fnumber, focal = LENSES[(i // 2) % len(LENSES)]
+        exif = camera_exif(fnumber, focal, make="NIKON CORPORATION", model="NIKON D7000",
+                           focal35=round(focal * 1.5), exposure=f"1/{45 * (i // 2 + 1)}")  # shots it never saw
+        make_photo(library / f"b{i:02d}.jpg", size=(320, 240), exif=exif, seed=200 + i)
+    result = CliRunner().invoke(train_command, [str(library), "--min-photos", "5", "--epochs", "1",
+                                                "--model", str(trained[0]), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "tested on 2 held-out photos" in result.output
+    assert "are a single shot" in result.output and "nan" not in result.output
+    assert re.search(r"FNumber within one stop .* n/a", result.output), result.output
+    installed = list((phototag_home / "models").glob("*.md")) if (phototag_home / "models").exists() else []
+    for card in installed:
+        text = card.read_text()
+        assert "are a single shot" in text and "95% interval" not in text
+
+
 def test_adaptations_finished_together_keep_their_own_version_and_files(trained, phototag_home, tmp_path, monkeypatch):
     """Scan redoes a photo only when the model version differs, and install names files by
     the clock: two adapted models made at one moment must still differ in both."""

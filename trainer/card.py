@@ -90,6 +90,15 @@ POINT_WORDS = {"mode": "the value most likely to be within tolerance", "median":
 TARGET_WORDS = {"fnumber": "FNumber", "focal35": "focal length"}
 
 
+def one_shot(info: dict) -> str:
+    """Why a card has no interval column: its held-out photos are copies of one shot (or a
+    burst at one setting), so they are one case however many photos they are."""
+    if info.get("test_shots") != 1:
+        return ""
+    return (f" These {info['test']['n']} photos are a single shot (copies, or a burst at one setting): "
+            "one case, with no interval to put on any difference.")
+
+
 def point_words(point: dict[str, str]) -> str:
     """Each target's point rule (estimate.POINT_RULES) in words."""
     return "; ".join(f"for {TARGET_WORDS.get(t, t)} {POINT_WORDS.get(rule, rule)} of its distribution"
@@ -191,7 +200,7 @@ def markdown(name: str, info: dict) -> str:
         "Small test split: differences of a few points are noise."
         + (" The last column is the 95% interval of model minus baseline over the test shots "
            "resampled (copies of one photo together): where it spans zero, this split cannot tell "
-           "the two apart." if info.get("test_difference_95") else ""), "",
+           "the two apart." if info.get("test_difference_95") else one_shot(info)), "",
         *table(info["test"], info["baseline_test"], info.get("test_difference_95")), "",
         losses_line(info["test"], info["baseline_test"], info.get("test_difference_95")), "",
         *base_model_lines(info),

@@ -130,11 +130,15 @@ def difference_intervals(model: Predictions, baseline: Predictions, f_true: np.n
     (copies of one photo move together). On a few dozen photos one hard photo can tip a
     figure either way; an interval that spans zero says the test split cannot tell them apart.
     ECE gets none: resamples repeat photos, which inflates it for varied confidences and not
-    for the baseline's constant one (its noise band, ece_noise, is the fair yardstick)."""
+    for the baseline's constant one (its noise band, ece_noise, is the fair yardstick).
+    One shot gets none at all: every resample is that shot again, and the single value it
+    would give as an interval would look like certainty."""
     members: dict[object, list[int]] = defaultdict(list)
     for i, g in enumerate(groups):
         members[g].append(i)
     shots = list(members.values())
+    if len(shots) < 2:
+        return {}
     rng = np.random.default_rng(seed)
     draws: dict[tuple[str, str], list[float]] = defaultdict(list)
     for _ in range(trials):

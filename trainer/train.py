@@ -268,6 +268,7 @@ def scored_info(fitted: Fitted, data: Prepared, result: dict, max_diff: float) -
     """What a model file and its card carry about its own calibration and held-out scores
     (`result`: evaluate_file's); the starter and self-calibration record the same keys."""
     return {"test": result["model"], "baseline_test": result["baseline"], "test_difference_95": result["difference_95"],
+            "test_shots": result["shots"],
             "per_body_test": result["per_body"], "validation": to_json(fitted.report),
             "validation_routes_final": validation_routes(fitted, data), "export_max_abs_diff": max_diff}
 
@@ -299,6 +300,7 @@ def evaluate_file(model: Path, photos: Sequence[LabeledPhoto], train_photos: Seq
         "difference_95": difference_intervals(preds, baseline_predictions(train_f, train_l, len(photos)),
                                               f_true, l_true, [copy_key(p) for p in photos]),
         "per_body": per_body([p.body for p in photos], estimates, f_true, l_true),
+        "shots": len({copy_key(p) for p in photos}),  # what the intervals resample
         "predictions": preds,
     }
 
