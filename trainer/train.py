@@ -294,13 +294,14 @@ def evaluate_file(model: Path, photos: Sequence[LabeledPhoto], train_photos: Seq
     train_f = np.asarray([p.fnumber for p in train_photos])
     train_l = np.asarray([p.focal35 for p in train_photos])
     preds = predictions(estimates)
+    shots = [copy_key(p) for p in photos]  # what the intervals resample
     return {
         "model": figures(*preds, f_true, l_true),
         "baseline": baseline_figures(train_f, train_l, f_true, l_true),
         "difference_95": difference_intervals(preds, baseline_predictions(train_f, train_l, len(photos)),
-                                              f_true, l_true, [copy_key(p) for p in photos]),
+                                              f_true, l_true, shots),
         "per_body": per_body([p.body for p in photos], estimates, f_true, l_true),
-        "shots": len({copy_key(p) for p in photos}),  # what the intervals resample
+        "shots": len(set(shots)),
         "predictions": preds,
     }
 
