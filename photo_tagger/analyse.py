@@ -14,6 +14,7 @@ import numpy as np
 
 from .camera import CropFactor, resolve_crop_factor
 from .errors import MetadataError, PhototagError, UnreadableImage
+from .lenses import LensResolver
 from .metadata import PhotoMetadata, read_metadata
 from .modelspec import ModelSpec
 from .preprocess import aux_vector, decode, probe_size, resize_for_model
@@ -45,10 +46,13 @@ class Analysed:
     error: str | None = None
 
 
-def analyse(task: Task, spec: ModelSpec, crops: Mapping[str, float] | None = None) -> Analysed:
+def analyse(task: Task, spec: ModelSpec, crops: Mapping[str, float] | None = None,
+            lenses: LensResolver | None = None) -> Analysed:
     """Never raises for a bad file: the error becomes part of the answer.
 
     crops: the user's crop factors by body model (`phototag camera set`), which win.
+    lenses: the user's lens facts; a photo they place on a manual lens is predicted even
+    when it carries lens EXIF (a chip's), so it is decoded.
     """
     try:
         with open(task.path, "rb") as handle:
@@ -60,7 +64,8 @@ def analyse(task: Task, spec: ModelSpec, crops: Mapping[str, float] | None = Non
                     data, complete = data + handle.read(), True
                     width, height = probe_size(data)
             crop = resolve_crop_factor(meta, width, height, crops)
-            if meta.has_lens_exif and not task.predict_if_labeled:
+            labeled = meta.has_lens_exif and not (lenses and lenses.places_manual(task.path, meta))
+            if labeled and not task.predict_if_labeled:
                 return Analysed(task, meta, crop, width, height)
             if not complete:
                 data = data + handle.read()
@@ -101,15 +106,17 @@ def _sentence(exc: BaseException) -> str:
 
 _SPEC: ModelSpec | None = None
 _CROPS: Mapping[str, float] | None = None
+_LENSES: LensResolver | None = None
 
 
-def init_worker(spec: ModelSpec, crops: Mapping[str, float] | None = None) -> None:
-    """Pool initializer: each worker keeps the spec (and crop overrides), runs single-threaded numpy."""
-    global _SPEC, _CROPS
-    _SPEC, _CROPS = spec, crops
+def init_worker(spec: ModelSpec, crops: Mapping[str, float] | None = None,
+                lenses: LensResolver | None = None) -> None:
+    """Pool initializer: each worker keeps the spec (crop overrides, lens facts), runs single-threaded numpy."""
+    global _SPEC, _CROPS, _LENSES
+    _SPEC, _CROPS, _LENSES = spec, crops, lenses
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def analyse_in_worker(task: Task) -> Analysed:
     assert _SPEC is not None, "init_worker was not called"
-    return analyse(task, _SPEC, _CROPS)
+    return analyse(task, _SPEC, _CROPS, _LENSES)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace as replace_lens
 from pathlib import Path
 
 import click
@@ -62,20 +63,26 @@ def lens_search(text: str, limit: int) -> None:
 @click.option("--stops", type=click.Choice(STOPS), default=None, help="The aperture ring's clicks (default: full).")
 @click.option("--mount", help="Mount, e.g. M42 (informational).")
 @click.option("--maker", help="Maker of a custom lens (informational).")
+@click.option("--chipped", is_flag=True,
+              help="It sits on an adapter with a focus-confirm chip, whose made-up lens EXIF its photos carry: "
+                   "its rules then place those photos too (scan estimates them, train does not learn from them).")
 @click.option("--replace", is_flag=True, help="Replace a lens of the same name, keeping its rules.")
 @_db_option
 def lens_add(name: str, focal: str | None, aperture: str | None, stops: str | None, mount: str | None,
-             maker: str | None, replace: bool, db_path: Path | None) -> None:
-    """Add lens NAME: from lensfun (by name), or your own with --focal and --aperture."""
+             maker: str | None, chipped: bool, replace: bool, db_path: Path | None) -> None:
+    """Add lens NAME: from lensfun (by name), or your own with --focal and --aperture.
+
+    Photos with lens EXIF are taken to come from an electronic lens, so a rule for a lens
+    places only the photos without it, unless the lens is --chipped."""
     with _book(db_path) as book:
         if focal:
-            lens = custom_lens(name, focal, aperture, stops or "full", mount, maker)
+            lens = replace_lens(custom_lens(name, focal, aperture, stops or "full", mount, maker), chipped=chipped)
         else:
             if aperture:
                 raise click.UsageError("--aperture describes a custom lens: give --focal too")
             found = pick_lensfun(name)
             lens = Lens(found.name, found.focal_min, found.focal_max, found.aperture_min, found.aperture_max,
-                        stops or found.stops, mount or found.mount, found.maker, "lensfun")
+                        stops or found.stops, mount or found.mount, found.maker, "lensfun", chipped)
         book.add(lens, replace)
     click.echo(f"added {_line(lens)}")
 

@@ -111,7 +111,7 @@ class LensBook:
 
 def _lens_from_row(row: dict[str, Any]) -> Lens:
     return Lens(**{k: row[k] for k in ("name", "focal_min", "focal_max", "aperture_min", "aperture_max",
-                                       "stops", "mount", "maker", "source")})
+                                       "stops", "mount", "maker", "source")}, chipped=bool(row["chipped"]))
 
 
 # --- which lens took this photo ---------------------------------------------------------

@@ -61,6 +61,9 @@ class Lens:
     mount: str | None = None
     maker: str | None = None
     source: str = "custom"  # custom or lensfun
+    # On an adapter with a focus-confirm chip: its photos carry lens EXIF the chip made up
+    # (a programmed focal length, the aperture on the camera's dial), so rules place them too.
+    chipped: bool = False
 
     @property
     def is_prime(self) -> bool:
@@ -76,7 +79,8 @@ class Lens:
         else:
             aperture = ""
         mount = f", {self.mount}" if self.mount else ""
-        return f"{focal}{aperture}, {self.stops} stops{mount}"
+        chip = ", chipped adapter" if self.chipped else ""
+        return f"{focal}{aperture}, {self.stops} stops{mount}{chip}"
 
     def constraint(self, crop_factor: float | None) -> LensConstraint:
         """What this lens means to the model, whose focal lengths are 35 mm-equivalent."""
@@ -280,11 +284,15 @@ class LensResolver:
     crops: dict[str, float] = field(default_factory=dict)
 
     def resolve(self, path: str, meta: PhotoMetadata | None) -> Resolution:
-        if self.forced is not None:
-            return Resolution((self.forced,), "scan")
+        """A photo with lens EXIF took it from an electronic lens, unless that EXIF names one
+        of the user's lenses or a chipped lens's rule (or --lens) places it: only a chip
+        makes up lens EXIF for a manual lens."""
         if meta is None:
-            return NO_LENS
+            return NO_LENS if self.forced is None else Resolution((self.forced,), "scan")
         named = self._from_lens_model(meta.lens_model)
+        electronic = meta.has_lens_exif and not named  # lens EXIF that no lens of the user's explains
+        if self.forced is not None:
+            return Resolution((self.forced,), "scan") if self.forced.chipped or not electronic else NO_LENS
         if named:
             return Resolution(named, "exif")
         by_name = {lens.name: lens for lens in self.lenses}
@@ -293,7 +301,18 @@ class LensResolver:
             lens = by_name.get(rule.lens_name)
             if lens is not None and lens not in matched and rule.matches(path, meta):
                 matched.append(lens)
+        if electronic:
+            matched = [lens for lens in matched if lens.chipped]
         return Resolution(tuple(matched), "rule") if matched else NO_LENS
+
+    def places_manual(self, path: str, meta: PhotoMetadata | None) -> bool:
+        """Whether the user's lens facts put this photo on one of their manual lenses; for a
+        photo with lens EXIF, whether that EXIF measured nothing: a chipped lens's rule or
+        --lens places it (the chip reports a programmed focal length and the aperture on
+        the camera's dial), or its LensModel names the lens (the body's manual-lens list
+        records the registered aperture, not the one the ring was set to). Scan estimates
+        such photos and train does not learn from them: one test, so the two agree."""
+        return bool(self.resolve(path, meta).lenses)
 
     def _from_lens_model(self, lens_model: str | None) -> tuple[Lens, ...]:
         """Known lenses named by Exif.Photo.LensModel: exact, else the longest contained name."""
@@ -320,12 +339,21 @@ class LensResolver:
         if not (self.lenses or self.rules or self.forced or self.crops):
             return None
         facts = {
-            "lenses": [asdict(lens) for lens in self.lenses],
+            "lenses": [_facts(lens) for lens in self.lenses],
             "rules": [asdict(rule) | {"id": 0} for rule in self.rules],
-            "forced": asdict(self.forced) if self.forced else None,
+            "forced": _facts(self.forced) if self.forced else None,
             "crops": self.crops,
         }
         return hashlib.sha1(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _facts(lens: Lens) -> dict:
+    """A lens as the fingerprint sees it: 'not chipped' left out, so lenses added before the
+    chip existed keep their fingerprint and their photos are not re-estimated for nothing."""
+    facts = asdict(lens)
+    if not facts.pop("chipped"):
+        return facts
+    return facts | {"chipped": True}
 
 
 def lens_names(lenses: Iterable[Lens]) -> list[str]:

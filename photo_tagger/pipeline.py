@@ -68,7 +68,8 @@ def is_unchanged(
 ) -> bool:
     """True when the stored result for this file is still the answer (errors are retried).
 
-    A prediction is redone when the model or the user's lens facts (lens_setup) changed.
+    A prediction is redone when the model or the user's lens facts (lens_setup) changed; so
+    is a photo with lens EXIF, which a new lens rule may place on a manual lens.
     """
     if known is None or (known.size, known.mtime_ns) != (found.size, found.mtime_ns):
         return False
@@ -78,7 +79,7 @@ def is_unchanged(
     if known.status == "predicted":
         return same_prediction
     if known.status == "has_exif":
-        return not all_photos or same_prediction
+        return known.lens_setup == lens_setup and (not all_photos or known.model_version == model_version)
     return False
 
 
@@ -134,17 +135,18 @@ class Scan:
         workers = self.options.workers or os.cpu_count() or 1
         spec, crops = self.predictor.spec, self.resolver.crops
         if workers <= 1:
-            yield from (analyse(task, spec, crops) for task in tasks)
+            yield from (analyse(task, spec, crops, self.resolver) for task in tasks)
             return
         context = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker, initargs=(spec, crops)) as pool:
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker,
+                                 initargs=(spec, crops, self.resolver)) as pool:
             yield from _bounded_map(pool, tasks, limit=max(workers * 4, self.options.batch_size * 2))
 
     def _take(self, item: Analysed) -> None:
         if item.error is not None:
             self._record(self._error_record(item.task, item.error))
         elif item.pixels is None:
-            self._record(self._record_from(item, "has_exif"))
+            self._record(replace(self._record_from(item, "has_exif"), lens_setup=self.lens_setup))
         else:
             self._batch.append(item)
             if len(self._batch) >= self.options.batch_size:
@@ -163,7 +165,9 @@ class Scan:
         constraints = [r.constraints(crop) for r, crop in zip(resolved, crops)]
         estimates = self.predictor.predict(images, aux, constraints) if any(constraints) else self.predictor.predict(images, aux)
         for item, est, crop, lenses in zip(batch, estimates, crops, resolved):
-            status = "has_exif" if item.meta and item.meta.has_lens_exif else "predicted"
+            # lens EXIF that the user's lens facts put on a manual lens (a chip's) is no answer
+            labeled = item.meta and item.meta.has_lens_exif and not lenses.lenses
+            status = "has_exif" if labeled else "predicted"
             self.summary.checked += status == "has_exif"
             record = replace(
                 self._record_from(item, status),

@@ -86,7 +86,13 @@ def _m3_lenses(db: sqlite_utils.Database) -> None:
         db["photos"].add_column(name, kind)
 
 
-MIGRATIONS: Sequence[Callable[[sqlite_utils.Database], None]] = (_m1_initial, _m2_writes, _m3_lenses)
+def _m4_chipped_lenses(db: sqlite_utils.Database) -> None:
+    """Whether a lens sits on an adapter whose chip writes lens EXIF (lenses.Lens.chipped)."""
+    db["lenses"].add_column("chipped", int, not_null_default=0)
+
+
+MIGRATIONS: Sequence[Callable[[sqlite_utils.Database], None]] = (
+    _m1_initial, _m2_writes, _m3_lenses, _m4_chipped_lenses)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import pytest
 from photo_tagger.cli_lens import camera_group, lens_group
 from photo_tagger.estimate import LensConstraint, constrain_fnumber, estimate, lens_posterior, stop_scale
 from photo_tagger.lensbook import LensBook
+from photo_tagger.metadata import read_metadata
 from photo_tagger.lenses import LensError, UnknownLens, custom_lens, search_lensfun
 from photo_tagger.modelspec import AUX_FEATURES, OUTPUT_EV100, OUTPUT_FNUMBER, OUTPUT_FOCAL35, default_spec
 from photo_tagger.store import Store
@@ -82,6 +83,9 @@ def test_scan_with_a_prime_gives_its_focal_length_and_apertures_on_its_scale(lib
     assert result.exit_code == 0, result.output
     got = rows(db)
     assert len(got) == 5
+    for name in ("c.jpg", "d.jpg"):  # an electronic lens's EXIF: checked against the model, lens unnamed
+        assert got[name]["status"] == "has_exif" and got[name]["lens_name"] is None and got[name]["fnumber"]
+        del got[name]
     for name, r in got.items():
         assert r["focal_length"] == 58.0, name
         assert r["focal_length_source"] == "lens" and r["focal_length_confidence"] == 1.0
@@ -89,7 +93,7 @@ def test_scan_with_a_prime_gives_its_focal_length_and_apertures_on_its_scale(lib
         assert r["fnumber"] in FULL_STOPS_2_16, (name, r["fnumber"])
         assert 0.0 < r["fnumber_confidence"] <= 1.0
     assert got["a.jpg"]["focal_length_35mm"] == 58.0  # full-frame body
-    assert got["d.jpg"]["focal_length_35mm"] == 87.0  # crop 1.5
+    assert got["zero.jpg"]["focal_length_35mm"] == 58.0  # a Sony A7 III writes FNumber 0: full frame too
 
 
 def test_a_zoom_restricts_focal_length_to_its_range(library, tiny_model, tmp_path):
@@ -253,3 +257,41 @@ def test_a_unique_part_of_a_known_name_is_enough(tmp_path):
         assert book.get("helios 44").name == "KMZ Helios-44 58mm 1:2"
         with pytest.raises(UnknownLens):
             book.get("helios")  # two lenses match: ambiguous
+
+
+def test_a_chipped_adapter_photo_placed_on_a_manual_lens_is_predicted_and_its_exif_kept(tmp_path, tiny_model):
+    """An adapter's focus-confirm chip writes f/1.4 at 50 mm on every shot. A rule for a lens
+    places photos with lens EXIF only once the user says the lens is chipped (else an AF
+    photo filed beside manual ones would lose its real EXIF): then scan estimates them like
+    any manual-lens photo (as train leaves them out), and --write-exif still never
+    overwrites what the file records."""
+    root = tmp_path / "lib"
+    chip = camera_exif(1.4, 50.0, make="NIKON CORPORATION", model="NIKON D7000", focal35=75)
+    for i in range(2):
+        make_photo(root / "helios" / f"c{i}.jpg", exif=chip, seed=i)
+    make_photo(root / "helios" / "bare.jpg", exif=camera_exif(None, None), seed=4)  # a plain adapter
+    make_photo(root / "af" / "af.jpg", exif=camera_exif(4.0, 85.0), seed=5)  # an electronic lens
+    db = tmp_path / "t.db"
+    assert run("lens", "add", "Helios", "--focal", "58", "--aperture", "2-16", "--db", str(db)).exit_code == 0
+    assert run("lens", "assign", "helios", "--folder", str(root / "helios"), "--db", str(db)).exit_code == 0
+    assert "3 already had lens EXIF, 1 predicted" in scan([root], tiny_model, db).output
+    assert rows(db)["bare.jpg"]["lens_name"] == "Helios" and rows(db)["c0.jpg"]["status"] == "has_exif"
+
+    added = run("lens", "add", "Helios", "--focal", "58", "--aperture", "2-16", "--chipped", "--replace", "--db", str(db))
+    assert "chipped adapter" in added.output and "chipped adapter" in run("lens", "list", "--db", str(db)).output
+    result = scan([root], tiny_model, db, "--write-exif", "--min-confidence", "0")
+    assert "1 already had lens EXIF, 3 predicted" in result.output, result.output  # the changed lens redoes them
+    got = rows(db)
+    assert got["af.jpg"]["status"] == "has_exif" and got["af.jpg"]["fnumber"] is None
+    for name in ("c0.jpg", "c1.jpg"):
+        r = got[name]
+        assert r["status"] == "predicted" and r["lens_name"] == "Helios" and r["lens_source"] == "rule"
+        assert r["focal_length"] == 58.0 and r["fnumber"] in FULL_STOPS_2_16  # the lens's, not the chip's 50 mm f/1.4
+        assert (r["exif_fnumber"], r["exif_focal_length"]) == (1.4, 50.0)  # what the file said, kept on record
+        with open(root / "helios" / name, "rb") as handle:
+            meta = read_metadata(handle.read())
+        assert (meta.fnumber, meta.focal_length) == (1.4, 50.0)  # recorded values are never overwritten
+
+    assert run("lens", "unassign", "1", "--db", str(db)).exit_code == 0
+    assert "3 already had lens EXIF, 1 predicted" in scan([root], tiny_model, db).output
+    assert rows(db)["c0.jpg"]["status"] == "has_exif" and rows(db)["c0.jpg"]["lens_name"] is None

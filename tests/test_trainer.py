@@ -327,7 +327,8 @@ def test_train_leaves_out_photos_the_user_placed_on_a_manual_lens(trained, tmp_p
     listed = camera_exif(2.0, 58.0, make="NIKON CORPORATION", model="NIKON D7000", focal35=87)
     make_photo(chipped / "listed.jpg", size=(320, 240), exif=listed | {"Exif.Photo.LensModel": "Helios-44 58mm"}, seed=210)
     runner = CliRunner()
-    assert runner.invoke(cli, ["lens", "add", "Helios-44", "--focal", "58", "--aperture", "2-16", "--db", str(db)]).exit_code == 0
+    assert runner.invoke(cli, ["lens", "add", "Helios-44", "--focal", "58", "--aperture", "2-16", "--chipped",
+                               "--db", str(db)]).exit_code == 0
     assert runner.invoke(cli, ["lens", "assign", "Helios-44", "--folder", str(chipped / "helios"), "--db", str(db)]).exit_code == 0
 
     plain = harvest([library, chipped], workers=1)

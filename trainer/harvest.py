@@ -6,8 +6,9 @@ label never guessed; its FNumber and scene EV100 do not depend on the sensor, so
 apart as a partial label that trains those two heads only.
 
 Only an electronic lens measures what it records. A photo the user's lens book says was
-taken with one of their manual lenses (a rule matches it, or its LensModel names the lens)
-is left out even when it carries lens EXIF: an adapter's focus-confirm chip reports the
+taken with one of their manual lenses (a rule for a lens marked chipped matches it, or its
+LensModel names the lens; LensResolver.places_manual, as scan decides) is left out even
+when it carries lens EXIF: an adapter's focus-confirm chip reports the
 focal length it was programmed with and whatever aperture the camera dial shows, and a
 body's manual-lens list records the registered aperture, not the one the ring was set to.
 """
@@ -87,7 +88,7 @@ def label(result: Analysed, harvest: Harvest, lenses: LensResolver | None = None
     if not meta.has_lens_exif:
         harvest.unlabeled += 1
         return None
-    if lenses is not None and lenses.resolve(result.task.path, meta).lenses:
+    if lenses is not None and lenses.places_manual(result.task.path, meta):
         harvest.manual_lens += 1
         return None
     assert meta.fnumber and meta.focal_length
