@@ -127,3 +127,36 @@ def test_an_old_database_is_upgraded_in_place_and_keeps_its_rows(tmp_path, monke
         rows = list(new.rows())
         assert [(r["path"], r["status"], r["written"]) for r in rows] == [("/a.jpg", "error", 0)]
         assert {"write_note", "lens_name", "focal_length_source"} <= set(rows[0])
+
+
+def test_a_database_from_before_chipped_lenses_upgrades_without_redoing_predictions(tmp_path):
+    """Migration 4 adds lenses.chipped: a lens added earlier reads back as not chipped, and the
+    lens facts' fingerprint stays what the previous version stored beside each prediction,
+    so the first scan after the upgrade does not re-estimate every manual-lens photo."""
+    import dataclasses
+    import hashlib
+    import json
+
+    import sqlite_utils
+
+    from photo_tagger.lensbook import LensBook
+    from photo_tagger.lenses import custom_lens
+
+    db = sqlite_utils.Database(tmp_path / "old.db")
+    for migration in MIGRATIONS[:3]:
+        migration(db)
+    lens = custom_lens("Helios", "58", "2-16")
+    old_row = {k: v for k, v in lens.__dict__.items() if k != "chipped"}
+    db["lenses"].insert({**old_row, "added_at": "2026-01-01T00:00:00"})
+    db.execute("PRAGMA user_version = 3")
+    db.conn.commit()
+    db.close()
+    stored = hashlib.sha1(json.dumps({"lenses": [old_row], "rules": [], "forced": None, "crops": {}},
+                                     sort_keys=True).encode()).hexdigest()[:16]  # as the previous version computed it
+    with Store(tmp_path / "old.db") as store:
+        assert store.schema_version() == len(MIGRATIONS)
+        book = LensBook(store)
+        assert book.lenses() == [lens] and not book.lenses()[0].chipped
+        assert book.resolver().fingerprint() == stored
+        book.add(dataclasses.replace(lens, chipped=True), replace=True)
+        assert book.lenses()[0].chipped and book.resolver().fingerprint() != stored
