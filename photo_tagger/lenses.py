@@ -284,9 +284,9 @@ class LensResolver:
     crops: dict[str, float] = field(default_factory=dict)
 
     def resolve(self, path: str, meta: PhotoMetadata | None) -> Resolution:
-        """A photo with lens EXIF took it from an electronic lens, unless that EXIF names one
-        of the user's lenses or a chipped lens's rule (or --lens) places it: only a chip
-        makes up lens EXIF for a manual lens."""
+        """A photo with lens EXIF was taken with an electronic lens, unless that EXIF names
+        one of the user's lenses or a chipped lens's rule (or --lens) places it: only a
+        chip makes up lens EXIF for a manual lens."""
         if meta is None:
             return NO_LENS if self.forced is None else Resolution((self.forced,), "scan")
         named = self._from_lens_model(meta.lens_model)
