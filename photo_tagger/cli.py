@@ -87,6 +87,10 @@ def scan(paths: tuple[str, ...], db_path: Path | None, model_path: Path | None, 
             summary = Scan(store, predictor, options, advance).run()
     _print_errors(summary)
     click.echo(_summary_line(summary))
+    for lens, count in summary.exif_kept.items():
+        click.echo(f"note: {count} photos with lens EXIF match --lens or a rule for {lens}; they keep their EXIF, "
+                   f"as that lens is not marked chipped. If an adapter chip wrote it: "
+                   f"`phototag lens chip \"{lens}\"`, then scan again.")
     if write_exif and not summary.interrupted:
         write_options = _write_opts(paths, min_confidence, sidecar, keep_mtime)
         with _errors_to_exit(), _open_store(db_path) as store:

@@ -65,7 +65,8 @@ def lens_search(text: str, limit: int) -> None:
 @click.option("--maker", help="Maker of a custom lens (informational).")
 @click.option("--chipped", is_flag=True,
               help="It sits on an adapter with a focus-confirm chip, whose made-up lens EXIF its photos carry: "
-                   "its rules then place those photos too (scan estimates them, train does not learn from them).")
+                   "its rules then place those photos too (scan estimates them, train does not learn from them); "
+                   "`phototag lens chip` says so of a lens added before.")
 @click.option("--replace", is_flag=True, help="Replace a lens of the same name, keeping its rules.")
 @_db_option
 def lens_add(name: str, focal: str | None, aperture: str | None, stops: str | None, mount: str | None,
@@ -108,6 +109,21 @@ def lens_remove(name: str, db_path: Path | None) -> None:
     with _book(db_path) as book:
         lens, rules = book.remove(name)
     click.echo(f"removed {lens.name}" + (f" and {rules} rules" if rules else ""))
+
+
+@lens_group.command("chip")
+@click.argument("name")
+@click.option("--off", is_flag=True, help="It no longer sits on a chipped adapter.")
+@_db_option
+def lens_chip(name: str, off: bool, db_path: Path | None) -> None:
+    """Lens NAME sits on an adapter with a focus-confirm chip (or, with --off, no longer does).
+
+    The chip writes made-up lens EXIF into its photos, so its rules then place those photos
+    too: scan estimates them, train does not learn from them. Its rules stay as they are."""
+    with _book(db_path) as book:
+        lens = book.set_chipped(name, not off)
+    click.echo(_line(lens))
+    click.echo("rescan to apply it: `phototag scan PATH` redoes the photos it affects", err=True)
 
 
 @lens_group.command("assign")

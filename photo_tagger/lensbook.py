@@ -64,6 +64,12 @@ class LensBook:
             dropped = self.db.execute("DELETE FROM lens_rules WHERE lens_name = ?", [lens.name]).rowcount
         return lens, dropped
 
+    def set_chipped(self, name: str, chipped: bool) -> Lens:
+        """Say whether a lens sits on an adapter whose chip writes lens EXIF; rules stay."""
+        lens = self.get(name)
+        self.db.execute("UPDATE lenses SET chipped = ? WHERE name = ?", [int(chipped), lens.name])
+        return self.get(lens.name)
+
     def rules(self) -> list[LensRule]:
         return [LensRule(**{k: row[k] for k in ("id", "lens_name", "folder", "camera", "date_from", "date_to")})
                 for row in self.db.query("SELECT * FROM lens_rules ORDER BY id")]

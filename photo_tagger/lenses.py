@@ -314,6 +314,18 @@ class LensResolver:
         such photos and train does not learn from them: one test, so the two agree."""
         return bool(self.resolve(path, meta).lenses)
 
+    def passed_by(self, path: str, meta: PhotoMetadata | None) -> tuple[Lens, ...]:
+        """The lenses --lens or a rule would have placed on this photo but for its lens EXIF,
+        not being chipped: a forgotten --chipped looks like this, so scan says so."""
+        if meta is None or not meta.has_lens_exif or self.places_manual(path, meta):
+            return ()
+        if self.forced is not None:
+            return (self.forced,)
+        by_name = {lens.name: lens for lens in self.lenses}
+        matched = {by_name[r.lens_name].name: by_name[r.lens_name] for r in self.rules
+                   if r.lens_name in by_name and r.matches(path, meta)}
+        return tuple(matched.values())
+
     def _from_lens_model(self, lens_model: str | None) -> tuple[Lens, ...]:
         """Known lenses named by Exif.Photo.LensModel: exact, else the longest contained name."""
         if not lens_model or not self.lenses:

@@ -51,13 +51,16 @@ class ScanSummary:
     failed: int = 0
     unsupported: int = 0
     interrupted: bool = False
+    # photos with lens EXIF that a rule (or --lens) for a lens not marked chipped matched,
+    # by lens name: kept as having lens EXIF, and worth a word in case a chip wrote it
+    exif_kept: dict[str, int] = field(default_factory=dict)
     provider: str = ""
     model_version: str = ""
     run_id: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
-        return {k: v for k, v in self.__dict__.items() if k != "errors"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("errors", "exif_kept")}
 
 
 Progress = Callable[[int], None]
@@ -147,6 +150,7 @@ class Scan:
             self._record(self._error_record(item.task, item.error))
         elif item.pixels is None:
             self._record(replace(self._record_from(item, "has_exif"), lens_setup=self.lens_setup))
+            self._count_kept(item)
         else:
             self._batch.append(item)
             if len(self._batch) >= self.options.batch_size:
@@ -169,6 +173,8 @@ class Scan:
             labeled = item.meta and item.meta.has_lens_exif and not lenses.lenses
             status = "has_exif" if labeled else "predicted"
             self.summary.checked += status == "has_exif"
+            if labeled:
+                self._count_kept(item)
             record = replace(
                 self._record_from(item, status),
                 fnumber=est.fnumber,
@@ -187,6 +193,10 @@ class Scan:
             self._record(record)
         self.progress(len(batch))
         self._flush()
+
+    def _count_kept(self, item: Analysed) -> None:
+        for lens in self.resolver.passed_by(item.task.path, item.meta):
+            self.summary.exif_kept[lens.name] = self.summary.exif_kept.get(lens.name, 0) + 1
 
     def _record(self, record: PhotoRecord) -> None:
         counter = {"has_exif": "has_exif", "predicted": "predicted", "error": "failed", "unsupported": "unsupported"}

@@ -274,13 +274,17 @@ def test_a_chipped_adapter_photo_placed_on_a_manual_lens_is_predicted_and_its_ex
     db = tmp_path / "t.db"
     assert run("lens", "add", "Helios", "--focal", "58", "--aperture", "2-16", "--db", str(db)).exit_code == 0
     assert run("lens", "assign", "helios", "--folder", str(root / "helios"), "--db", str(db)).exit_code == 0
-    assert "3 already had lens EXIF, 1 predicted" in scan([root], tiny_model, db).output
+    first = scan([root], tiny_model, db).output
+    assert "3 already had lens EXIF, 1 predicted" in first
     assert rows(db)["bare.jpg"]["lens_name"] == "Helios" and rows(db)["c0.jpg"]["status"] == "has_exif"
+    assert "note: 2 photos with lens EXIF match --lens or a rule for Helios" in first  # a forgotten --chipped
+    assert "lens chip" in first
 
-    added = run("lens", "add", "Helios", "--focal", "58", "--aperture", "2-16", "--chipped", "--replace", "--db", str(db))
-    assert "chipped adapter" in added.output and "chipped adapter" in run("lens", "list", "--db", str(db)).output
+    assert "chipped adapter" in run("lens", "chip", "helios", "--db", str(db)).output
+    assert "chipped adapter" in run("lens", "list", "--db", str(db)).output
     result = scan([root], tiny_model, db, "--write-exif", "--min-confidence", "0")
     assert "1 already had lens EXIF, 3 predicted" in result.output, result.output  # the changed lens redoes them
+    assert "note:" not in result.output
     got = rows(db)
     assert got["af.jpg"]["status"] == "has_exif" and got["af.jpg"]["fnumber"] is None
     for name in ("c0.jpg", "c1.jpg"):
@@ -292,6 +296,8 @@ def test_a_chipped_adapter_photo_placed_on_a_manual_lens_is_predicted_and_its_ex
             meta = read_metadata(handle.read())
         assert (meta.fnumber, meta.focal_length) == (1.4, 50.0)  # recorded values are never overwritten
 
-    assert run("lens", "unassign", "1", "--db", str(db)).exit_code == 0
+    assert "chipped" not in run("lens", "chip", "helios", "--off", "--db", str(db)).output
     assert "3 already had lens EXIF, 1 predicted" in scan([root], tiny_model, db).output
     assert rows(db)["c0.jpg"]["status"] == "has_exif" and rows(db)["c0.jpg"]["lens_name"] is None
+    assert run("lens", "unassign", "1", "--db", str(db)).exit_code == 0
+    assert "note:" not in scan([root], tiny_model, db).output
