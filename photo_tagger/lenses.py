@@ -290,20 +290,13 @@ class LensResolver:
         if meta is None:
             return NO_LENS if self.forced is None else Resolution((self.forced,), "scan")
         named = self._from_lens_model(meta.lens_model)
-        electronic = meta.has_lens_exif and not named  # lens EXIF that no lens of the user's explains
-        if self.forced is not None:
-            return Resolution((self.forced,), "scan") if self.forced.chipped or not electronic else NO_LENS
-        if named:
+        if named and self.forced is None:
             return Resolution(named, "exif")
-        by_name = {lens.name: lens for lens in self.lenses}
-        matched: list[Lens] = []
-        for rule in self.rules:
-            lens = by_name.get(rule.lens_name)
-            if lens is not None and lens not in matched and rule.matches(path, meta):
-                matched.append(lens)
-        if electronic:
-            matched = [lens for lens in matched if lens.chipped]
-        return Resolution(tuple(matched), "rule") if matched else NO_LENS
+        declared = self._declared(path, meta)
+        if meta.has_lens_exif and not named:  # lens EXIF that no lens of the user's explains
+            declared = [lens for lens in declared if lens.chipped]
+        source = "scan" if self.forced is not None else "rule"
+        return Resolution(tuple(declared), source) if declared else NO_LENS
 
     def places_manual(self, path: str, meta: PhotoMetadata | None) -> bool:
         """Whether the user's lens facts put this photo on one of their manual lenses; for a
@@ -314,17 +307,23 @@ class LensResolver:
         such photos and train does not learn from them: one test, so the two agree."""
         return bool(self.resolve(path, meta).lenses)
 
-    def passed_by(self, path: str, meta: PhotoMetadata | None) -> tuple[Lens, ...]:
-        """The lenses --lens or a rule would have placed on this photo but for its lens EXIF,
-        not being chipped: a forgotten --chipped looks like this, so scan says so."""
-        if meta is None or not meta.has_lens_exif or self.places_manual(path, meta):
-            return ()
+    def passed_by(self, path: str, meta: PhotoMetadata) -> tuple[Lens, ...]:
+        """For a photo kept as having lens EXIF (resolve placed it on no lens): the lenses
+        --lens or a rule name for it all the same, none chipped. A forgotten --chipped
+        looks like this, so scan says so."""
+        return tuple(self._declared(path, meta))
+
+    def _declared(self, path: str, meta: PhotoMetadata) -> list[Lens]:
+        """The lenses --lens or the matching rules name for a photo, its EXIF aside."""
         if self.forced is not None:
-            return (self.forced,)
+            return [self.forced]
         by_name = {lens.name: lens for lens in self.lenses}
-        matched = {by_name[r.lens_name].name: by_name[r.lens_name] for r in self.rules
-                   if r.lens_name in by_name and r.matches(path, meta)}
-        return tuple(matched.values())
+        matched: list[Lens] = []
+        for rule in self.rules:
+            lens = by_name.get(rule.lens_name)
+            if lens is not None and lens not in matched and rule.matches(path, meta):
+                matched.append(lens)
+        return matched
 
     def _from_lens_model(self, lens_model: str | None) -> tuple[Lens, ...]:
         """Known lenses named by Exif.Photo.LensModel: exact, else the longest contained name."""

@@ -149,7 +149,7 @@ class Scan:
         if item.error is not None:
             self._record(self._error_record(item.task, item.error))
         elif item.pixels is None:
-            self._record(replace(self._record_from(item, "has_exif"), lens_setup=self.lens_setup))
+            self._record(self._record_from(item, "has_exif"))
             self._count_kept(item)
         else:
             self._batch.append(item)
@@ -184,7 +184,6 @@ class Scan:
                 focal_length_confidence=est.focal_length_confidence,
                 ev100=est.ev100,
                 focal_length_source="model",
-                lens_setup=self.lens_setup,
                 model_version=self.summary.model_version,
                 provider=self.summary.provider,
             )
@@ -195,6 +194,7 @@ class Scan:
         self._flush()
 
     def _count_kept(self, item: Analysed) -> None:
+        assert item.meta is not None
         for lens in self.resolver.passed_by(item.task.path, item.meta):
             self.summary.exif_kept[lens.name] = self.summary.exif_kept.get(lens.name, 0) + 1
 
@@ -240,6 +240,7 @@ class Scan:
             exif_focal_length_35mm=meta.focal_length_35mm, exif_exposure_time=meta.exposure_time,
             exif_iso=meta.iso, exif_exposure_bias=meta.exposure_bias,
             exif_flash_fired=None if meta.flash_fired is None else int(meta.flash_fired),
+            lens_setup=self.lens_setup,  # a change of lens facts redoes has_exif photos too
         )
 
 
