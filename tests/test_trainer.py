@@ -31,7 +31,7 @@ from photo_tagger.trainer.heads import HeadConfig  # noqa: E402
 from photo_tagger.trainer.export import seen_shots  # noqa: E402
 from photo_tagger.trainer.split import FNUMBER_GROUPS, shot_id, split, stratum  # noqa: E402
 from photo_tagger.trainer.selfcal import SelfCalOptions, find_photos, self_calibrate  # noqa: E402
-from photo_tagger.trainer.starter import build  # noqa: E402
+from photo_tagger.trainer.starter import Predecessor, build  # noqa: E402
 from photo_tagger.trainer.train import TrainConfig, inference_inputs  # noqa: E402
 from photos import camera_exif, make_photo  # noqa: E402
 
@@ -200,6 +200,36 @@ def test_a_model_is_never_tested_on_shots_it_learned_from(trained):
     assert split(photos, seed=0, seen=frozenset()) == (train, val, test)
     # a model that learned from other photos (the shipped one, on a user's library) changes nothing
     assert split(photos, seed=0, seen={shot_id(replace(p, body="Other")) for p in photos}) == (train, val, test)
+
+
+def test_a_rebuild_keeps_the_test_split_of_the_model_it_replaces(trained, tmp_path):
+    """The starter is rebuilt on the photos it was built on: its test photos, every shot the
+    model it replaces never saw, stay the test photos, whatever their share, so the new card's
+    figures compare with the old one's and neither model learned a test photo."""
+    model, info, library = trained
+    found = harvest([library], workers=1)
+    previous = Predecessor.of(model)
+    assert previous is not None and previous.version == Predictor(model, "cpu").spec.model_version
+    old_test = {p.path for p in found.photos if shot_id(p) not in previous.seen}
+    assert len(old_test) == info["training_data"]["photos"]["test"] > 0
+    # a predecessor that learned fewer shots: all it never saw are test, more than the 15% dealt otherwise
+    few = {shot_id(found.photos[i]) for i in split(found.photos, seed=0)[0][:6]}
+    kept = split(found.photos, seed=0, seen=few, keep_test=True)
+    assert {found.photos[i].path for i in kept[2]} == {p.path for p in found.photos if shot_id(p) not in few}
+    assert len(kept[2]) > len(split(found.photos, seed=0, seen=few)[2])
+    assert sorted(kept[0] + kept[1] + kept[2]) == list(range(len(found.photos)))
+    out = tmp_path / "rebuilt"
+    out.mkdir()
+    config = TrainConfig(input_size=SIZE, crops=(1.0,), heads=HeadConfig(epochs=1), seed=3)  # another dealing
+    again = build(found.photos, config, out, tmp_path / "cache", name="tiny-trained.onnx",
+                  partial=found.partial, previous=previous)
+    rebuilt = out / "tiny-trained.onnx"
+    assert again["training_data"]["test_kept_from"] == previous.version
+    assert {p.path for p in found.photos if shot_id(p) not in seen_shots(rebuilt)} == old_test
+    assert seen_shots(rebuilt) == previous.seen  # so the next rebuild keeps it again
+    assert f"the photos `{previous.version}`, the model this one replaced, never learned from" in \
+        rebuilt.with_suffix(".md").read_text()
+    assert "replaced" not in model.with_suffix(".md").read_text()  # a first build deals its own
 
 
 def test_each_label_stratum_splits_in_proportion_and_one_changed_photo_moves_few_others(trained):

@@ -154,13 +154,17 @@ def trained_on(data: dict) -> str:
     """The split sentence: one train/validation split, or a cross-fitted ensemble over both."""
     photos, k = data["photos"], data.get("members", 1)
     rows = f"{data['train_rows_with_augmentation']} training rows after metadata-aware augmentation."
+    held = f"{photos['test']} held out for test"
+    if "test_kept_from" in data:  # starter.Predecessor
+        held += (f" (the photos `{data['test_kept_from']}`, the model this one replaced, never learned from, "
+                 f"so the two versions' figures are on the same photos)")
     if k > 1:
         return (f"{photos['train'] + photos['validation']} photos for training and validation, cross-fitted: "
                 f"{k} members, each trained on {k - 1} of {k} folds and early-stopped on the last, and the "
                 f"model outputs their mean probability; temperatures, biases and route were fitted on "
-                f"ensembles that never saw the photo they predicted. {photos['test']} held out for test; {rows}")
+                f"ensembles that never saw the photo they predicted. {held}; {rows}")
     return (f"{photos['train']} photos for training, {photos['validation']} for validation "
-            f"(checkpoint, temperatures, biases, route), {photos['test']} held out for test; {rows}")
+            f"(checkpoint, temperatures, biases, route), {held}; {rows}")
 
 
 def inputs_sentence(config: dict) -> str:

@@ -57,20 +57,24 @@ def shot_id(photo: LabeledPhoto) -> str:
 
 
 def split(photos: Sequence[LabeledPhoto], fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
-          seed: int = 0, seen: Set[str] = frozenset()) -> tuple[list[int], list[int], list[int]]:
+          seed: int = 0, seen: Set[str] = frozenset(),
+          keep_test: bool = False) -> tuple[list[int], list[int], list[int]]:
     """Indices for (train, validation, test); within each stratum the splits fill in proportion.
 
     seen: shot_ids the starting model learned from. The test split is dealt from the other
     shots only, as large a share of all the photos as before where they suffice, so a
     second run on an unchanged library tests on the same photos as the first. Where none
     of the photos is seen, the split is the one without seen.
+    keep_test: every shot not in seen is test, whatever its share: a model rebuilt on the
+    photos its predecessor was built on tests on the same photos, so the two versions'
+    test figures compare and neither ever learned a test photo.
     """
     ids = [shot_id(p) for p in photos] if seen else []
     known = [i for i, name in enumerate(ids) if name in seen]
     if not known:  # a library the model never saw splits as if it had no list
         return tuple(partition(photos, range(len(photos)), fractions, seed))  # type: ignore[return-value]
     fresh = [i for i, name in enumerate(ids) if name not in seen]
-    share = min(1.0, fractions[2] * len(photos) / max(len(fresh), 1))
+    share = 1.0 if keep_test else min(1.0, fractions[2] * len(photos) / max(len(fresh), 1))
     rest, test = (partition(photos, fresh, (1.0 - share, share), seed, fill=False) if share < 1.0
                   else ([], sorted(fresh)))
     learn = fractions[0] + fractions[1]

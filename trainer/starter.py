@@ -1,6 +1,9 @@
 """Build the shipped starter model from ../shared/data (rows marked `train` only).
 
-    python -m photo_tagger.trainer.starter DATA_DIR [--out models] [--measure]
+    python -m photo_tagger.trainer.starter DATA_DIR [--out models] [--measure] [--new-split]
+
+A rebuild keeps the test split of the model it replaces in --out: the photos that model
+never learned from (--new-split deals a new one).
 
 --measure also compares input sizes, the crop-factor input and calibration choices on
 validation and on the dev-only photos (allowed for development measurements, never for
@@ -12,16 +15,17 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..estimate import estimate
+from ..modelspec import SPEC_KEY, ModelSpec
 from ..registry import SHIPPED_MODEL
 from .backbone import load_backbone
 from .card import measured_this_model, write_card
 from .evaluate import baseline_figures, body_means, model_figures, per_body
-from .export import PhototagNet, check, export, fingerprint, stamp
+from .export import PhototagNet, check, export, fingerprint, seen_shots, stamp
 from .features import extract
 from .harvest import LabeledPhoto, harvest
 from .heads import HeadConfig, logits
@@ -38,14 +42,41 @@ def index_paths(data_dir: Path, use: str) -> list[str]:
                 if row["use"] == use]
 
 
+@dataclass(frozen=True)
+class Predecessor:
+    """The model a rebuild replaces. Its test split (every shot it never saw) stays the
+    test split, so the two versions' card figures are on the same photos."""
+
+    version: str
+    seen: frozenset[str]
+
+    @classmethod
+    def of(cls, path: Path) -> Predecessor | None:
+        """The model at path, or None where there is none or it names no shots it learned."""
+        if not path.is_file() or not (seen := seen_shots(path)):
+            return None
+        return cls(ModelSpec.from_json(_metadata(path)[SPEC_KEY]).model_version, seen)
+
+
+def _metadata(path: Path) -> dict[str, str]:
+    import onnx
+
+    return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+
+
 def build(photos: list[LabeledPhoto], config: TrainConfig, out_dir: Path, cache: Path,
           name: str = SHIPPED_MODEL, version: str = VERSION, dev: dict | None = None,
-          partial: Sequence[LabeledPhoto] = ()) -> dict:
-    """Train, export, check and evaluate; writes the model, its card and its resolved config."""
-    data = prepare_data(photos, config, default_extractor(config, cache), cache, partial=partial)
+          partial: Sequence[LabeledPhoto] = (), previous: Predecessor | None = None) -> dict:
+    """Train, export, check and evaluate; writes the model, its card and its resolved config.
+
+    previous: keep its test split (Predecessor); None deals a new one."""
+    data = prepare_data(photos, config, default_extractor(config, cache), cache, partial=partial,
+                        seen=previous.seen if previous else frozenset(), keep_test=previous is not None)
     fitted = fit(data, base_spec(version, config), config)
+    summary = {**data_summary(photos, data, config.members),
+               **({"test_kept_from": previous.version} if previous else {})}
     spec = replace(fitted.spec, model_version=f"{version}+{fingerprint(fitted.heads, fitted.spec)}",
-                   info={**fitted.spec.info, "training_data": data_summary(photos, data, config.members), "config": config.to_dict()})
+                   info={**fitted.spec.info, "training_data": summary, "config": config.to_dict()})
     net = PhototagNet(load_backbone(config.backbone), fitted.heads)
     path = out_dir / name
     export(net, spec, path, data.seen_shots())  # so adapting it never tests on a photo it learned
@@ -79,12 +110,15 @@ MEASURE_COMMAND = "python -m photo_tagger.trainer.starter ../shared/data --measu
 
 
 def measure(photos: list[LabeledPhoto], dev: list[LabeledPhoto], cache: Path,
-            trials: dict[str, TrainConfig] = MEASURE_TRIALS, partial: Sequence[LabeledPhoto] = ()) -> dict:
-    """Validation and dev-only figures per trial configuration (input size, crop input, heads)."""
+            trials: dict[str, TrainConfig] = MEASURE_TRIALS, partial: Sequence[LabeledPhoto] = (),
+            previous: Predecessor | None = None) -> dict:
+    """Validation and dev-only figures per trial configuration (input size, crop input, heads),
+    each on the split the build makes (previous: Predecessor)."""
     out = {}
     for label, config in trials.items():
         extractor = default_extractor(config, cache)
-        data = prepare_data(photos, config, extractor, cache, partial=partial)
+        data = prepare_data(photos, config, extractor, cache, partial=partial,
+                            seen=previous.seen if previous else frozenset(), keep_test=previous is not None)
         fitted = fit(data, base_spec("measure", config), config)
         spec = replace(fitted.spec, input_size=config.input_size)
         dev_feats = extract(dev, [[IDENTITY]] * len(dev), spec, extractor, cache)
@@ -109,13 +143,18 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("models"))
     parser.add_argument("--cache", type=Path, default=Path("runs/starter/cache"))
     parser.add_argument("--measure", action="store_true")
+    parser.add_argument("--new-split", action="store_true",
+                        help="deal a new test split instead of keeping the one of the model in --out")
     args = parser.parse_args()
     train = harvest(index_paths(args.data_dir, "train"))
     print(f"labeled train photos: {len(train.photos)} (unresolved crop {train.unresolved_crop}, of which "
           f"{len(train.partial)} kept as partial labels; unlabeled {train.unlabeled}, out of range {train.out_of_range})")
+    previous = None if args.new_split else Predecessor.of(args.out / SHIPPED_MODEL)
+    if previous:
+        print(f"test split kept from {previous.version}: the photos it never learned from")
     if args.measure:
         dev = harvest(index_paths(args.data_dir, "dev-only")).photos
-        result = measure(train.photos, dev, args.cache, partial=train.partial)
+        result = measure(train.photos, dev, args.cache, partial=train.partial, previous=previous)
         MEASURE_FILE.parent.mkdir(parents=True, exist_ok=True)
         # what the card's development section shows, as a later build reads it back
         MEASURE_FILE.write_text(json.dumps({"command": MEASURE_COMMAND, "dev_only_photos": len(dev),
@@ -123,7 +162,7 @@ def main() -> None:
         print(json.dumps(result, indent=2))
         return
     measured = json.loads(MEASURE_FILE.read_text()) if MEASURE_FILE.exists() else None
-    info = build(train.photos, SHIPPED, args.out, args.cache, dev=measured, partial=train.partial)
+    info = build(train.photos, SHIPPED, args.out, args.cache, dev=measured, partial=train.partial, previous=previous)
     if measured and not measured_this_model(measured, info["model_version"]):
         print(f"warning: {MEASURE_FILE} was measured on another build; the card says so. "
               f"Re-run `{MEASURE_COMMAND}` and build again.")

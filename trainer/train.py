@@ -111,15 +111,17 @@ class Fitted:
 
 def prepare_data(photos: Sequence[LabeledPhoto], config: TrainConfig, extractor: Extractor,
                  cache_dir: Path | None, progress: Progress | None = None,
-                 partial: Sequence[LabeledPhoto] = (), seen: Set[str] = frozenset()) -> Prepared:
+                 partial: Sequence[LabeledPhoto] = (), seen: Set[str] = frozenset(),
+                 keep_test: bool = False) -> Prepared:
     """Split by photo; augmented variants for training photos, inference inputs for the rest.
 
     Partial labels (crop factor unknown, so no focal label) join training only: validation
     and test keep photos whose every figure can be measured. One that looks like a copy of
     a validation or test shot is dropped, so no shot is both learned and scored. seen: the
-    shots the starting model learned from, never tested on (split.split).
+    shots the starting model learned from, never tested on; keep_test: all others are the
+    test split (split.split).
     """
-    train, val, test = split(photos, config.fractions, config.seed, seen)
+    train, val, test = split(photos, config.fractions, config.seed, seen, keep_test)
     held = {shot_key(photos[i]) for i in val + test}
     kept = [p for p in partial if shot_key(p) not in held] if config.partial_labels else []
     everything = [*photos, *kept]
