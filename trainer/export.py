@@ -93,13 +93,17 @@ def stamp(path: Path, spec: ModelSpec, seen: Iterable[str] = ()) -> None:
     onnx.save(proto, str(path))
 
 
+def metadata(path: Path) -> dict[str, str]:
+    """A model file's metadata properties (spec, seen shots), without its weights' data."""
+    import onnx
+
+    return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+
+
 def seen_shots(path: Path) -> frozenset[str]:
     """The shots a model file learned from; empty for a file that does not say (the
     shipped model learned from public photos, not from anyone's library)."""
-    import onnx
-
-    props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
-    return frozenset(filter(None, props.get(SEEN_KEY, "").split(",")))
+    return frozenset(filter(None, metadata(path).get(SEEN_KEY, "").split(",")))
 
 
 def check(net: PhototagNet, path: Path, images: np.ndarray, aux: np.ndarray) -> float:

@@ -25,7 +25,7 @@ from ..registry import SHIPPED_MODEL
 from .backbone import load_backbone
 from .card import measured_this_model, write_card
 from .evaluate import baseline_figures, body_means, model_figures, per_body
-from .export import PhototagNet, check, export, fingerprint, seen_shots, stamp
+from .export import PhototagNet, check, export, fingerprint, metadata, seen_shots, stamp
 from .features import extract
 from .harvest import LabeledPhoto, harvest
 from .heads import HeadConfig, logits
@@ -55,13 +55,7 @@ class Predecessor:
         """The model at path, or None where there is none or it names no shots it learned."""
         if not path.is_file() or not (seen := seen_shots(path)):
             return None
-        return cls(ModelSpec.from_json(_metadata(path)[SPEC_KEY]).model_version, seen)
-
-
-def _metadata(path: Path) -> dict[str, str]:
-    import onnx
-
-    return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+        return cls(ModelSpec.from_json(metadata(path)[SPEC_KEY]).model_version, seen)
 
 
 def build(photos: list[LabeledPhoto], config: TrainConfig, out_dir: Path, cache: Path,
