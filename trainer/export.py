@@ -100,10 +100,12 @@ def metadata(path: Path) -> dict[str, str]:
     return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
 
 
-def seen_shots(path: Path) -> frozenset[str]:
+def seen_shots(path: Path, props: dict[str, str] | None = None) -> frozenset[str]:
     """The shots a model file learned from; empty for a file that does not say (the
-    shipped model learned from public photos, not from anyone's library)."""
-    return frozenset(filter(None, metadata(path).get(SEEN_KEY, "").split(",")))
+    shipped model learned from public photos, not from anyone's library). props: its
+    metadata, where the caller read it already."""
+    props = metadata(path) if props is None else props
+    return frozenset(filter(None, props.get(SEEN_KEY, "").split(",")))
 
 
 def check(net: PhototagNet, path: Path, images: np.ndarray, aux: np.ndarray) -> float:

@@ -26,10 +26,10 @@ from .backbone import load_backbone
 from .card import measured_this_model, write_card
 from .evaluate import baseline_figures, body_means, model_figures, per_body
 from .export import PhototagNet, check, export, fingerprint, metadata, seen_shots, stamp
-from .features import extract
+from .features import Extractor, extract
 from .harvest import LabeledPhoto, harvest
 from .heads import HeadConfig, logits
-from .train import (TrainConfig, base_spec, data_summary, default_extractor, evaluate_file, fit,
+from .train import (Prepared, TrainConfig, base_spec, data_summary, default_extractor, evaluate_file, fit,
                     inference_inputs, learned, prepare_data, scored_info, validation_routes)
 from .augment import IDENTITY
 
@@ -53,9 +53,18 @@ class Predecessor:
     @classmethod
     def of(cls, path: Path) -> Predecessor | None:
         """The model at path, or None where there is none or it names no shots it learned."""
-        if not path.is_file() or not (seen := seen_shots(path)):
+        if not path.is_file():
             return None
-        return cls(ModelSpec.from_json(metadata(path)[SPEC_KEY]).model_version, seen)
+        props = metadata(path)
+        seen = seen_shots(path, props)
+        return cls(ModelSpec.from_json(props[SPEC_KEY]).model_version, seen) if seen else None
+
+
+def prepare(photos: Sequence[LabeledPhoto], config: TrainConfig, cache: Path, partial: Sequence[LabeledPhoto],
+            previous: Predecessor | None, extractor: Extractor | None = None) -> Prepared:
+    """The build's data: its predecessor's test split kept where there is one."""
+    return prepare_data(photos, config, extractor or default_extractor(config, cache), cache, partial=partial,
+                        seen=previous.seen if previous else frozenset(), keep_test=previous is not None)
 
 
 def build(photos: list[LabeledPhoto], config: TrainConfig, out_dir: Path, cache: Path,
@@ -64,8 +73,7 @@ def build(photos: list[LabeledPhoto], config: TrainConfig, out_dir: Path, cache:
     """Train, export, check and evaluate; writes the model, its card and its resolved config.
 
     previous: keep its test split (Predecessor); None deals a new one."""
-    data = prepare_data(photos, config, default_extractor(config, cache), cache, partial=partial,
-                        seen=previous.seen if previous else frozenset(), keep_test=previous is not None)
+    data = prepare(photos, config, cache, partial, previous)
     fitted = fit(data, base_spec(version, config), config)
     summary = {**data_summary(photos, data, config.members),
                **({"test_kept_from": previous.version} if previous else {})}
@@ -111,8 +119,7 @@ def measure(photos: list[LabeledPhoto], dev: list[LabeledPhoto], cache: Path,
     out = {}
     for label, config in trials.items():
         extractor = default_extractor(config, cache)
-        data = prepare_data(photos, config, extractor, cache, partial=partial,
-                            seen=previous.seen if previous else frozenset(), keep_test=previous is not None)
+        data = prepare(photos, config, cache, partial, previous, extractor)
         fitted = fit(data, base_spec("measure", config), config)
         spec = replace(fitted.spec, input_size=config.input_size)
         dev_feats = extract(dev, [[IDENTITY]] * len(dev), spec, extractor, cache)
