@@ -26,17 +26,18 @@ from photo_tagger.trainer.evaluate import body_means, model_figures, per_body  #
 from photo_tagger.trainer.features import extract  # noqa: E402
 from photo_tagger.trainer.harvest import harvest  # noqa: E402
 from photo_tagger.trainer.heads import logits  # noqa: E402
-from photo_tagger.trainer.starter import index_paths  # noqa: E402
-from photo_tagger.trainer.train import TrainConfig, base_spec, default_extractor, fit, prepare_data  # noqa: E402
+from photo_tagger.trainer.starter import Predecessor, index_paths, prepare  # noqa: E402
+from photo_tagger.trainer.train import TrainConfig, base_spec, default_extractor, fit  # noqa: E402
 
 CACHE = Path("runs/starter/cache")
 SHOWN = (("fnumber", "within_one_stop"), ("fnumber", "mape"), ("fnumber", "mse"), ("fnumber", "brier"),
          ("focal35", "within_20_percent"), ("focal35", "mape"), ("focal35", "brier"))
 
 
-def scores(config: TrainConfig, train, dev) -> dict:  # type: ignore[no-untyped-def]
+def scores(config: TrainConfig, train, dev, previous: Predecessor | None = None) -> dict:  # type: ignore[no-untyped-def]
+    """previous: keep its test split, as the starter build does (starter.Predecessor)."""
     extractor = default_extractor(config, CACHE)
-    data = prepare_data(train.photos, config, extractor, CACHE, partial=train.partial)
+    data = prepare(train.photos, config, CACHE, train.partial, previous, extractor)
     fitted = fit(data, base_spec("bench", config), config)
     out = {}
     for name, rows in (("test", data.features.rows(data.test, identity_only=True)),

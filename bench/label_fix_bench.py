@@ -1,6 +1,7 @@
 """Did the FLIR crop-factor fix (a body's tags below 0.6 are misread) move the dev-only figures?
 
     .venv/bin/python bench/label_fix_bench.py ../shared/data [--seeds 0 1 2] [--only before]
+        [--keep-test-of models/phototag-starter.onnx]
 
 The fix changed two `train` photos: the FLIR Duo Pro R one (f/1.25, 13 mm) was a full label
 at the misread crop factor 0.52 and is now a partial label (crop factor unknown), and the
@@ -8,6 +9,8 @@ FLIR Vue Pro one, left out before (9 mm x 0.52 fell below the 5 mm-equivalent fl
 joins as a partial label. This builds the shipped five-member ensemble on this code both
 ways, the labels as fixed and as they were before, with the same split dealing, and scores
 each on the dev-only photos (about 4 minutes a build; features cached in runs/starter/cache).
+--keep-test-of MODEL keeps that model's test split (every photo it never learned from), as
+the starter build does, instead of dealing one per seed.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ensemble_bench import SHOWN, load, scores  # noqa: E402
 from photo_tagger.modelspec import AUX_FEATURES  # noqa: E402
 from photo_tagger.trainer.harvest import Harvest, LabeledPhoto  # noqa: E402
+from photo_tagger.trainer.starter import Predecessor  # noqa: E402
 from photo_tagger.trainer.train import TrainConfig  # noqa: E402
 
 MISREAD_CROP = 0.52
@@ -49,13 +53,15 @@ def main() -> None:
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--only", choices=("fixed", "before"), help="build one of the two labelings only")
+    parser.add_argument("--keep-test-of", type=Path, help="keep this model file's test split (starter.Predecessor)")
     args = parser.parse_args()
+    previous = Predecessor.of(args.keep_test_of) if args.keep_test_of else None
     train, dev = load(args.data_dir)
     labelings = {"fixed": train, "before": before_fix(train)}
     for seed in args.seeds:
         for name, harvested in labelings.items():
             if args.only in (None, name):
-                row = scores(TrainConfig(seed=seed, members=5), harvested, dev)
+                row = scores(TrainConfig(seed=seed, members=5), harvested, dev, previous)
                 figures = " ".join(f"{t} {k} {row['dev_only'][t][k]:.3g}" for t, k in SHOWN)
                 print(f"{name:>6} seed {seed}: dev-only {figures}; per body {row['dev_only_body_means']}", flush=True)
 

@@ -6,8 +6,8 @@ The test photos are the `train` photos none of the files learned from (each file
 shots it learned from); the dev-only photos come from bodies no shipped model trained on.
 Besides the card's figures it prints what `scan --write-exif` would write at its default
 minimum confidence (0.5): how many estimates pass, and how many of those are right (FNumber
-within one stop, focal length within 20%), the figure a user's files see. About a minute
-a file on two cores.
+within one stop, focal length within 20%), the figure a user's files see. 15 seconds for
+two files on two cores, harvesting included.
 """
 
 from __future__ import annotations
