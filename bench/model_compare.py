@@ -1,6 +1,6 @@
 """Two or more model files on the same photos: the held-out test photos and the dev-only ones.
 
-    .venv/bin/python bench/model_compare.py ../shared/data models/phototag-starter.onnx OTHER.onnx
+    .venv/bin/python bench/model_compare.py ../shared/data models/phototag-starter.onnx OTHER.onnx [--per-body]
 
 The test photos are the `train` photos none of the files learned from (each file names the
 shots it learned from); the dev-only photos come from bodies no shipped model trained on.
@@ -60,19 +60,23 @@ def by_sensor(result: dict, photos: list, small: float) -> str:
     return "focal by sensor: " + "; ".join(parts)
 
 
-def report(name: str, model: Path, photos: list, learned: list) -> None:
+def report(name: str, model: Path, photos: list, learned: list, bodies: bool = False) -> None:
     result = evaluate_file(model, photos, learned)
     figures = " ".join(f"{t[:5]} {k} {result['model'][t][k]:.3g}" for t, k in SHOWN)
     print(f"  {model.name} [{name}, n={len(photos)}]: {figures}")
     print(f"    {written(result, photos)}; per body {body_means(result['per_body'])}")
     small = Predictor(model, "cpu").spec.prior["crop_bounds"][-1]
     print(f"    {by_sensor(result, photos, small)}", flush=True)
+    for body, row in sorted(result["per_body"].items()) if bodies else ():
+        print(f"      {body}: n {row['n']}, FNumber within one stop {row['fnumber_within_one_stop']:.2f}, "
+              f"focal within 20% {row['focal35_within_20_percent']:.2f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("models", type=Path, nargs="+")
+    parser.add_argument("--per-body", action="store_true", help="also each body's hit rates")
     args = parser.parse_args()
     train = harvest(index_paths(args.data_dir, "train")).photos
     dev = harvest(index_paths(args.data_dir, "dev-only")).photos
@@ -80,8 +84,8 @@ def main() -> None:
     test = [p for p in train if not any(shot_id(p) in s for s in seen)]
     for model, learned_shots in zip(args.models, seen):
         learned = [p for p in train if shot_id(p) in learned_shots]
-        report("test", model, test, learned)
-        report("dev-only", model, dev, learned)
+        report("test", model, test, learned, args.per_body)
+        report("dev-only", model, dev, learned, args.per_body)
 
 
 if __name__ == "__main__":
