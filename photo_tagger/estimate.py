@@ -8,7 +8,7 @@ its log-odds then shifted by the offset the trainer measured on calibration phot
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -35,6 +35,8 @@ class Estimate:
     ev100: float | None
     lens_index: int | None = None  # which of the row's candidate lenses was chosen
     lens_confidence: float | None = None  # its posterior probability
+    # the distribution the FNumber was read from, kept for the library's evidence (library.py)
+    fnumber_probs: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 # Nominal FNumbers engraved on aperture rings, per stop scale.
@@ -344,6 +346,7 @@ def estimate(
                 focal_length_35mm=round(float(l_val[i]), 1),
                 focal_length_confidence=round(float(l_conf[i]), 4),
                 ev100=round(float(ev_mean[i]), 2),
+                fnumber_probs=f_probs[i],
             ))
             continue
         fn, fc, fl, lc, pick, pc = _constrained_row(

@@ -49,6 +49,7 @@ class PhotoMetadata:
     focal_plane_unit: int | None = None
     lens_model: str | None = None
     date_taken: str | None = None  # DateTimeOriginal as written, "YYYY:MM:DD HH:MM:SS"
+    exposure_program: int | None = None  # 1 manual, 2 program, 3 aperture priority, 4 shutter priority
 
     @property
     def has_lens_exif(self) -> bool:
@@ -123,6 +124,7 @@ def from_exif(exif: dict[str, str]) -> PhotoMetadata:
         focal_plane_unit=_int(exif.get("Exif.Photo.FocalPlaneResolutionUnit")),
         lens_model=_text(exif.get("Exif.Photo.LensModel")),
         date_taken=_text(_first(exif, "Exif.Photo.DateTimeOriginal", "Exif.Image.DateTime")),
+        exposure_program=_int(exif.get("Exif.Photo.ExposureProgram")),
     )
 
 

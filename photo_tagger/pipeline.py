@@ -21,6 +21,7 @@ from .discover import FoundFile, discover, display_path
 from .infer import Predictor
 from .lensbook import LensBook
 from .lenses import Lens, LensResolver
+from .library import encode_probs, iso_taken, refine_library
 from .records import PhotoRecord
 from .store import Known, Store, now
 
@@ -51,6 +52,7 @@ class ScanSummary:
     failed: int = 0
     unsupported: int = 0
     interrupted: bool = False
+    library_refined: int = 0  # estimates the library's labeled photos sharpened (library.py)
     # photos with lens EXIF that a rule (or --lens) for a lens not marked chipped matched,
     # by lens name: kept as having lens EXIF, and worth a word in case a chip wrote it
     exif_kept: dict[str, int] = field(default_factory=dict)
@@ -111,6 +113,7 @@ class Scan:
                 self._take(item)
             self._predict_batch()
             self._flush()
+            s.library_refined = refine_library(self.store, np.asarray(self.predictor.spec.fnumber_bins))
         except KeyboardInterrupt:
             s.interrupted = True
             self._flush()  # what was analysed but not predicted is simply redone next time
@@ -179,6 +182,10 @@ class Scan:
                 self._record_from(item, status),
                 fnumber=est.fnumber,
                 fnumber_confidence=est.fnumber_confidence,
+                model_fnumber=est.fnumber,
+                model_fnumber_confidence=est.fnumber_confidence,
+                model_fnumber_probs=None if est.fnumber_probs is None else encode_probs(est.fnumber_probs),
+                fnumber_source="model",
                 focal_length_35mm=est.focal_length_35mm,
                 focal_length=round(est.focal_length_35mm / crop, 1) if crop else None,
                 focal_length_confidence=est.focal_length_confidence,
@@ -240,6 +247,7 @@ class Scan:
             exif_focal_length_35mm=meta.focal_length_35mm, exif_exposure_time=meta.exposure_time,
             exif_iso=meta.iso, exif_exposure_bias=meta.exposure_bias,
             exif_flash_fired=None if meta.flash_fired is None else int(meta.flash_fired),
+            exif_exposure_program=meta.exposure_program, taken_at=iso_taken(meta.date_taken),
             lens_setup=self.lens_setup,  # a change of lens facts redoes has_exif photos too
         )
 

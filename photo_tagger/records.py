@@ -33,12 +33,20 @@ class PhotoRecord:
     exif_iso: float | None = None
     exif_exposure_bias: float | None = None
     exif_flash_fired: int | None = None
+    exif_exposure_program: int | None = None
+    taken_at: str | None = None  # DateTimeOriginal, "YYYY-MM-DDTHH:MM:SS" (the body's clock)
     fnumber: float | None = None
     fnumber_confidence: float | None = None
     focal_length: float | None = None
     focal_length_35mm: float | None = None
     focal_length_confidence: float | None = None
     ev100: float | None = None
+    # the model's own FNumber distribution over its bins (float32), kept so a later scan can
+    # weigh it with what the library's labeled photos say (library.py) without the pixels
+    model_fnumber_probs: bytes | None = None
+    model_fnumber: float | None = None  # the model's own estimate, before the library's evidence
+    model_fnumber_confidence: float | None = None
+    fnumber_source: str | None = None  # the evidence behind fnumber: "model", or it and the library's
     focal_length_source: str | None = None  # exif, model, or lens (a prime's focal length)
     lens_name: str | None = None  # the known lens this photo was taken with (see lenses.py)
     lens_source: str | None = None  # scan (--lens), exif (LensModel), or rule

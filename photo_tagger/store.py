@@ -91,8 +91,18 @@ def _m4_chipped_lenses(db: sqlite_utils.Database) -> None:
     db["lenses"].add_column("chipped", int, not_null_default=0)
 
 
+def _m5_library_evidence(db: sqlite_utils.Database) -> None:
+    """When and how each photo was exposed, and the model's own FNumber distribution, so a
+    scan can weigh it with the library's labeled photos (library.py). Photos scanned before
+    this carry none until they are scanned again (--force)."""
+    for name, kind in {"exif_exposure_program": int, "taken_at": str, "model_fnumber_probs": bytes,
+                       "model_fnumber": float, "model_fnumber_confidence": float, "fnumber_source": str}.items():
+        db["photos"].add_column(name, kind)
+    db["photos"].create_index(["camera_model", "taken_at"])
+
+
 MIGRATIONS: Sequence[Callable[[sqlite_utils.Database], None]] = (
-    _m1_initial, _m2_writes, _m3_lenses, _m4_chipped_lenses)
+    _m1_initial, _m2_writes, _m3_lenses, _m4_chipped_lenses, _m5_library_evidence)
 
 
 @dataclass(frozen=True)
@@ -179,6 +189,31 @@ class Store:
         rows = [tuple(getattr(r, c) for c in COLUMNS) for r in records]
         with self._write():
             self.conn.executemany(sql, rows)
+
+    def labeled_exposures(self) -> Iterator[dict[str, Any]]:
+        """The photos whose own EXIF holds the exposure triangle: what the library teaches."""
+        yield from self.db.query(
+            "SELECT path, camera_make, camera_model, taken_at, exif_fnumber, exif_exposure_time, exif_iso, "
+            "exif_exposure_bias, exif_flash_fired, exif_exposure_program FROM photos WHERE status = 'has_exif' "
+            "AND exif_fnumber > 0 AND exif_exposure_time > 0 AND exif_iso > 0")
+
+    def refinable(self) -> Iterator[dict[str, Any]]:
+        """Estimates the library may still sharpen: the model's distribution is kept, no lens
+        was declared (its own rules apply), and nothing was written into the file yet."""
+        yield from self.db.query(
+            "SELECT path, camera_make, camera_model, taken_at, exif_exposure_time, exif_iso, exif_exposure_bias, "
+            "exif_flash_fired, exif_exposure_program, model_fnumber_probs, model_fnumber, model_fnumber_confidence, "
+            "fnumber, fnumber_confidence, fnumber_source FROM photos WHERE status = 'predicted' AND written = 0 AND lens_name IS NULL "
+            "AND model_fnumber_probs IS NOT NULL")
+
+    def save_fnumbers(self, updates: Sequence[tuple[float, float, str, str]]) -> None:
+        """(fnumber, confidence, source, path) for estimates not yet written, in one transaction."""
+        if not updates:
+            return
+        with self._write():
+            self.conn.executemany(
+                "UPDATE photos SET fnumber = ?, fnumber_confidence = ?, fnumber_source = ? "
+                "WHERE path = ? AND written = 0", updates)
 
     def start_run(self, command: str, model_version: str | None, model_path: str | None, provider: str | None) -> int:
         with self._write():

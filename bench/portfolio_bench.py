@@ -1,0 +1,280 @@
+"""Accuracy and honesty on the photographers phototag is for: ../shared/data/portfolio.
+
+Run: .venv/bin/python bench/portfolio_bench.py [DATA] [--model M.onnx] [--no-selfcal] [--keep DIR]
+
+Needs exiftool (Debian's libimage-exiftool-perl; .ci/run installs it) to make "manual lens"
+copies as ../shared/data/README.md describes: FNumber, FocalLength, ApertureValue,
+MaxApertureValue, BrightnessValue, every Lens* tag, the maker notes and the XMP aux, crs and
+exifEX groups removed, everything else kept. Everything runs through the real `phototag`
+command in a throw-away PHOTOTAG_HOME; nothing is installed.
+
+Printed per photographer and pooled, each beside the constant (the portfolio's median):
+- starter: the shipped model alone on stripped copies of every photo (`phototag scan`);
+- library: per photographer, a hash-chosen 60% kept with EXIF and 40% stripped, scanned
+  together (what a scan learns from the library's own labeled photos: time neighbours and
+  aperture habits), scored on the stripped 40%;
+- selfcal: the same libraries of photographers with >= 30 photos, `phototag train LIB` then
+  `phototag scan LIB` (skip with --no-selfcal);
+- neighbours: the library photos with a labeled photo by the same body within 15 minutes.
+Columns: n, FNumber within one stop (and the constant's), focal within 20% (and the
+constant's), mean FNumber confidence, and at the default --min-confidence: how many FNumber
+values would be written and how many of those are right (the same for focal length).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from photo_tagger.tolerance import ONE_STOP, WITHIN_20_PERCENT  # noqa: E402
+from photo_tagger.writeback import DEFAULT_MIN_CONFIDENCE  # noqa: E402
+
+STRIP = [
+    "-FNumber=", "-FocalLength=", "-FocalLengthIn35mmFormat=", "-ApertureValue=", "-MaxApertureValue=",
+    "-BrightnessValue=", "-Lens*=", "-MakerNotes:all=", "-XMP-aux:all=", "-XMP-crs:all=",
+    "-XMP-exifEX:all=", "-XMP-exif:FNumber=", "-XMP-exif:FocalLength=", "-XMP-exif:ApertureValue=",
+]
+NEIGHBOUR_GAP_S = 15 * 60
+SELFCAL_MIN = 30
+KEEP_SHARE = 0.6
+
+
+@dataclass(frozen=True)
+class Truth:
+    """What the original file says: the answer a stripped copy is scored against."""
+
+    who: str
+    name: str
+    fnumber: float
+    focal35: float | None
+    body: str
+    taken: datetime | None
+
+
+def phototag(*args: str, home: Path, check: bool = True) -> str:
+    exe = Path(sys.executable).with_name("phototag")
+    env = {**os.environ, "PHOTOTAG_HOME": str(home)}
+    done = subprocess.run([str(exe), *args], capture_output=True, text=True, env=env)
+    if done.returncode != 0 and not check:
+        return done.stdout + done.stderr  # a refusal is an outcome: the library keeps its model
+    if done.returncode != 0:
+        raise SystemExit(f"phototag {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def strip(folder: Path) -> None:
+    """Make every photo under folder a manual-lens copy, in place."""
+    subprocess.run(["exiftool", "-q", "-q", "-r", "-overwrite_original", *STRIP, str(folder)], check=True)
+
+
+def truths(portfolio: Path) -> dict[tuple[str, str], Truth]:
+    out = subprocess.run(["exiftool", "-q", "-json", "-r", "-n", "-FNumber", "-FocalLengthIn35mmFormat",
+                          "-FocalLength", "-ScaleFactor35efl", "-Make", "-Model", "-SerialNumber",
+                          "-DateTimeOriginal", str(portfolio)], capture_output=True, text=True, check=True)
+    found = {}
+    for row in json.loads(out.stdout):
+        path = Path(row["SourceFile"])
+        try:
+            fnumber = float(row["FNumber"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        focal35 = _number(row.get("FocalLengthIn35mmFormat"))
+        if not focal35 and _number(row.get("FocalLength")) and _number(row.get("ScaleFactor35efl")):
+            focal35 = _number(row["FocalLength"]) * _number(row["ScaleFactor35efl"])  # type: ignore[operator]
+        taken = None
+        try:
+            taken = datetime.strptime(str(row.get("DateTimeOriginal")), "%Y:%m:%d %H:%M:%S")
+        except ValueError:
+            pass
+        body = f"{row.get('Make')} {row.get('Model')} {row.get('SerialNumber') or ''}"
+        found[(path.parent.name, path.name)] = Truth(path.parent.name, path.name, fnumber, focal35 or None, body, taken)
+    return found
+
+
+def _number(value: object) -> float | None:
+    try:
+        return float(str(value).split()[0])
+    except (TypeError, ValueError):
+        return None
+
+
+def kept(name: str) -> bool:
+    """The hash-chosen 60% of a photographer's photos that keep their lens EXIF."""
+    return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < KEEP_SHARE
+
+
+def estimates(db: Path, home: Path) -> dict[tuple[str, str], dict]:
+    text = phototag("export", "--db", str(db), "--format", "jsonl", home=home)
+    rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    return {(Path(r["path"]).parent.name, Path(r["path"]).name): r for r in rows if r["status"] == "predicted"}
+
+
+def has_neighbour(t: Truth, labeled: list[Truth]) -> bool:
+    return t.taken is not None and any(
+        o.body == t.body and o.taken is not None and abs((o.taken - t.taken).total_seconds()) <= NEIGHBOUR_GAP_S
+        for o in labeled)
+
+
+@dataclass
+class Scores:
+    """Hits and written counts for one group of photos."""
+
+    n: int = 0
+    f_hit: int = 0
+    f_const: int = 0
+    l_n: int = 0
+    l_hit: int = 0
+    l_const: int = 0
+    conf: float = 0.0
+    l_conf: float = 0.0
+    f_written: int = 0
+    f_written_right: int = 0
+    l_written: int = 0
+    l_written_right: int = 0
+
+    def add(self, t: Truth, est: dict, const_f: float, const_l: float, threshold: float) -> None:
+        self.n += 1
+        hit = bool(ONE_STOP.hits(est["fnumber"], t.fnumber))
+        self.f_hit += hit
+        self.f_const += bool(ONE_STOP.hits(const_f, t.fnumber))
+        self.conf += est["fnumber_confidence"]
+        if est["fnumber_confidence"] >= threshold:
+            self.f_written += 1
+            self.f_written_right += hit
+        if t.focal35 and est.get("focal_length_35mm"):
+            self.l_n += 1
+            l_hit = bool(WITHIN_20_PERCENT.hits(est["focal_length_35mm"], t.focal35))
+            self.l_hit += l_hit
+            self.l_const += bool(WITHIN_20_PERCENT.hits(const_l, t.focal35))
+            self.l_conf += est["focal_length_confidence"] or 0.0
+            if (est["focal_length_confidence"] or 0.0) >= threshold:
+                self.l_written += 1
+                self.l_written_right += l_hit
+
+    def line(self, label: str) -> str:
+        def pct(a: int, b: int) -> str:
+            return f"{100 * a / b:4.0f}%" if b else "   - "
+        return (f"{label[:34]:34s} {self.n:4d} {pct(self.f_hit, self.n)} {pct(self.f_const, self.n)} "
+                f"{self.conf / max(self.n, 1):5.2f} {self.f_written:4d} {pct(self.f_written_right, self.f_written)}  "
+                f"{pct(self.l_hit, self.l_n)} {pct(self.l_const, self.l_n)} {self.l_conf / max(self.l_n, 1):5.2f} "
+                f"{self.l_written:4d} {pct(self.l_written_right, self.l_written)}")
+
+
+HEADER = (f"{'photographer':34s} {'n':>4s} {'f1st':>5s} {'const':>5s} {'conf':>5s} {'wr':>4s} {'right':>5s}  "
+          f"{'l20%':>5s} {'const':>5s} {'conf':>5s} {'wr':>4s} {'right':>5s}")
+
+
+def table(title: str, groups: dict[str, list[tuple[Truth, dict]]], const_f: float, const_l: float,
+          threshold: float) -> Scores:
+    print(f"\n== {title} (threshold {threshold})")
+    print(HEADER)
+    pooled = Scores()
+    for who in sorted(groups, key=lambda w: -len(groups[w])):
+        s = Scores()
+        for t, est in groups[who]:
+            s.add(t, est, const_f, const_l, threshold)
+            pooled.add(t, est, const_f, const_l, threshold)
+        print(s.line(who))
+    print(pooled.line("POOLED"))
+    return pooled
+
+
+def run_library(lib: Path, home: Path, train: bool, model: list[str]) -> dict[tuple[str, str], dict]:
+    db = home / "phototag.db"
+    if train:
+        said = phototag("train", str(lib), "--db", str(db), *model, home=home, check=False).strip().splitlines()
+        print("  " + (said[-1] if said else ""))
+        model = []  # scan uses what train installed, or the starting model it kept
+    phototag("scan", str(lib), "--db", str(db), "--workers", "2", *model, home=home)
+    return estimates(db, home)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data", type=Path, nargs="?", default=Path("../shared/data"))
+    parser.add_argument("--model", type=Path, help="model file to scan with (default: the shipped one)")
+    parser.add_argument("--no-selfcal", action="store_true", help="skip the train-then-scan libraries")
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
+    parser.add_argument("--threshold", type=float, default=DEFAULT_MIN_CONFIDENCE)
+    args = parser.parse_args()
+    if shutil.which("exiftool") is None:
+        raise SystemExit("exiftool is needed to make manual-lens copies (apt-get install libimage-exiftool-perl)")
+    portfolio = args.data.resolve() / "portfolio"
+    work = args.keep or Path(tempfile.mkdtemp(prefix="portfolio-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    truth = truths(portfolio)
+    const_f = float(np.median([t.fnumber for t in truth.values()]))
+    const_l = float(np.median([t.focal35 for t in truth.values() if t.focal35]))
+    print(f"{len(truth)} photos by {len({t.who for t in truth.values()})} photographers; "
+          f"constant: f/{const_f:g}, {const_l:g} mm (35 mm equivalent)")
+    model = ["--model", str(args.model.resolve())] if args.model else []
+
+    # the starter alone: every photo stripped
+    stripped = work / "stripped"
+    if not stripped.exists():
+        shutil.copytree(portfolio, stripped, ignore=shutil.ignore_patterns("*.tsv"))
+        strip(stripped)
+    home = work / "home-starter"
+    phototag("scan", str(stripped), "--db", str(home / "phototag.db"), "--workers", "2", *model, home=home)
+    found = estimates(home / "phototag.db", home)
+    groups: dict[str, list[tuple[Truth, dict]]] = defaultdict(list)
+    for key, t in truth.items():
+        if key in found:
+            groups[t.who].append((t, found[key]))
+    table("starter alone, every photo stripped", groups, const_f, const_l, args.threshold)
+
+    library: dict[str, list[tuple[Truth, dict]]] = defaultdict(list)
+    selfcal: dict[str, list[tuple[Truth, dict]]] = defaultdict(list)
+    near: dict[str, list[tuple[Truth, dict]]] = defaultdict(list)
+    for who in sorted({t.who for t in truth.values()}):
+        mine = [t for t in truth.values() if t.who == who]
+        labeled = [t for t in mine if kept(t.name)]
+        if len(labeled) == len(mine) or not labeled:
+            continue
+        lib = work / "libraries" / who
+        if not lib.exists():
+            lib.mkdir(parents=True)
+            for t in mine:
+                shutil.copy2(portfolio / who / t.name, lib / t.name)
+            held = [lib / t.name for t in mine if not kept(t.name)]
+            subprocess.run(["exiftool", "-q", "-q", "-overwrite_original", *STRIP, *map(str, held)], check=True)
+        runs = [("library", library, False)]
+        if len(mine) >= SELFCAL_MIN and not args.no_selfcal:
+            runs.append(("selfcal", selfcal, True))
+        for name, target, train in runs:
+            home = work / f"home-{name}-{who}"
+            shutil.rmtree(home, ignore_errors=True)
+            print(f"{name}: {who} ({len(labeled)} labeled, {len(mine) - len(labeled)} stripped)", flush=True)
+            got = run_library(lib, home, train, model)
+            for t in mine:
+                if not kept(t.name) and (who, t.name) in got:
+                    target[who].append((t, got[(who, t.name)]))
+                    if name == "library" and has_neighbour(t, labeled):
+                        near[who].append((t, got[(who, t.name)]))
+    table("library: 60% labeled, 40% stripped, scanned together", library, const_f, const_l, args.threshold)
+    table("neighbours: library photos with a labeled photo of the body within 15 minutes", near,
+          const_f, const_l, args.threshold)
+    if selfcal:
+        table(f"selfcal: train then scan, photographers with >= {SELFCAL_MIN} photos", selfcal,
+              const_f, const_l, args.threshold)
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,248 @@
+"""What a library's own labeled photos say about the apertures of its manual-lens photos.
+
+A manual lens leaves the body's records in place: exposure time, ISO, exposure
+compensation, flash, the body and the time. Through the exposure equation
+N^2 = t * 2^EV100 * ISO/100, the aperture follows from the scene's brightness (EV100), and
+the library's photos with the full exposure triangle, whatever lens took them, measure it:
+
+- time neighbours: photos by the same body taken close in time saw nearly the same light.
+  Their scene EV100 is a measurement of this photo's, whose spread grows with the gap
+  (SIGMA_0, SIGMA_PER_DOUBLING; the light of a session drifts, and the photographer walks
+  indoors and out, which OUTLIER_SHARE keeps from turning into false certainty);
+- habits: how this photographer sets the aperture on this body, a prior that counts for
+  more the more labeled photos show it (HABIT_PSEUDO_COUNT).
+
+The model's own FNumber distribution is the third measurement; `refine` multiplies the
+three on the model's bins. Where the equation does not hold it steps aside: a photo whose
+flash fired takes no neighbour evidence (the flash set its exposure), flash-lit neighbours
+teach nothing about the light, and Manual mode widens the spread (the photographer need not
+follow the meter).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from .camera import body_name
+from .tolerance import ONE_STOP
+
+SIGMA_0 = 0.5  # EV: the same scene seconds apart (metering, recomposing)
+SIGMA_PER_DOUBLING = 0.35  # EV more per doubling of the gap, counted in minutes
+MAX_GAP_S = 3 * 3600  # past three hours the session's light says nothing more than habits
+NEIGHBOURS = 5  # the nearest few: a burst of fifty says no more than its nearest frames
+OUTLIER_SHARE = 0.15  # neighbours that saw other light (a step indoors), as a broad component
+OUTLIER_SIGMA = 4.0  # EV: as wide as scenes vary
+MANUAL_EXTRA = 0.5  # EV added to the spread in Manual mode, which need not follow the meter
+HABIT_BANDWIDTH = 0.25  # log2 N: half a stop, the scatter of one photographer's "usual" stop
+HABIT_PSEUDO_COUNT = 6.0  # labeled photos a flat prior is worth: few photos, weak habits
+MODEL_WEIGHT = 0.5  # power on the model's distribution beside library evidence
+MANUAL_PROGRAM = 1
+FNUMBER_RANGE = (0.7, 64.0)  # implausible apertures are not habits (as `train` rejects them)
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """One labeled photo's light: when, the scene's EV100 as the meter saw it, the aperture."""
+
+    taken: float  # seconds on the body's clock
+    ev: float
+    fnumber: float
+    flash: bool
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the library says about one photo (None: nothing of that kind)."""
+
+    ev_mean: float | None = None
+    ev_sigma: float | None = None
+    neighbours: int = 0
+    nearest_gap_s: float | None = None
+    habits: np.ndarray | None = None  # log2 N of the body's labeled photos
+
+    @property
+    def empty(self) -> bool:
+        return self.ev_mean is None and (self.habits is None or len(self.habits) == 0)
+
+    def describe(self) -> str:
+        parts = ["model"]
+        if self.ev_mean is not None:
+            parts.append(f"{self.neighbours} neighbour{'s' * (self.neighbours != 1)} "
+                         f"from {_gap_text(self.nearest_gap_s or 0.0)}")
+        if self.habits is not None and len(self.habits):
+            parts.append(f"habits of {len(self.habits)} photo{'s' * (len(self.habits) != 1)}")
+        return " + ".join(parts)
+
+
+def _moment(text: str | None) -> datetime | None:
+    """A DateTimeOriginal ('YYYY:MM:DD HH:MM:SS', or ISO) on the body's clock; None if unreadable."""
+    if not text:
+        return None
+    cleaned = text.strip().replace("T", " ")
+    if len(cleaned) >= 10 and cleaned[4] == ":" and cleaned[7] == ":":
+        cleaned = cleaned[:4] + "-" + cleaned[5:7] + "-" + cleaned[8:]
+    try:
+        return datetime.fromisoformat(cleaned[:19])
+    except ValueError:
+        return None
+
+
+def parse_taken(text: str | None) -> float | None:
+    """Seconds on the body's clock, to measure gaps with; None if unreadable."""
+    moment = _moment(text)
+    return None if moment is None else (moment - datetime(1970, 1, 1)).total_seconds()
+
+
+def iso_taken(text: str | None) -> str | None:
+    """DateTimeOriginal as 'YYYY-MM-DDTHH:MM:SS' for the database (None if unreadable)."""
+    moment = _moment(text)
+    return None if moment is None else moment.isoformat(timespec="seconds")
+
+
+def scene_ev(fnumber: Any, exposure_time: float, iso: float, bias: float | None, program: int | None) -> Any:
+    """The scene's EV100 as the meter read it: the settings' EV plus the compensation the
+    photographer dialled in (ignored in Manual mode, where it moves only the meter's needle).
+    fnumber may be an array (every aperture on the model's bins)."""
+    ev = np.log2(np.square(fnumber) / exposure_time) - math.log2(iso / 100.0)
+    return ev + ((bias or 0.0) if program != MANUAL_PROGRAM else 0.0)
+
+
+class Library:
+    """The labeled photos of one database, by body, in time order."""
+
+    def __init__(self, by_body: Mapping[str, list[Exposure]]) -> None:
+        self.by_body = {body: sorted(found, key=lambda e: e.taken) for body, found in by_body.items()}
+        self._times = {body: np.asarray([e.taken for e in found]) for body, found in self.by_body.items()}
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[Mapping[str, Any]]) -> Library:
+        """From the store's labeled rows (Store.labeled_exposures)."""
+        by_body: dict[str, list[Exposure]] = defaultdict(list)
+        for row in rows:
+            n, t, iso = row["exif_fnumber"], row["exif_exposure_time"], row["exif_iso"]
+            if not FNUMBER_RANGE[0] <= n <= FNUMBER_RANGE[1]:
+                continue
+            taken = parse_taken(row["taken_at"])
+            ev = float(scene_ev(n, t, iso, row["exif_exposure_bias"], row["exif_exposure_program"]))
+            by_body[body_name(row["camera_make"], row["camera_model"])].append(
+                Exposure(taken if taken is not None else math.nan, ev, n, bool(row["exif_flash_fired"])))
+        return cls(by_body)
+
+    def evidence(self, row: Mapping[str, Any]) -> Evidence:
+        """The neighbours' light and the body's habits for one photo's row."""
+        body = body_name(row["camera_make"], row["camera_model"])
+        found = self.by_body.get(body, [])
+        habits = np.log2([e.fnumber for e in found]) if found else None
+        taken = parse_taken(row["taken_at"])
+        if row["exif_flash_fired"] or taken is None or not found:
+            return Evidence(habits=habits)
+        gaps = np.abs(self._times[body] - taken)
+        order = [i for i in np.argsort(gaps) if gaps[i] <= MAX_GAP_S and not found[i].flash][:NEIGHBOURS]
+        if not order:
+            return Evidence(habits=habits)
+        sigmas = np.asarray([gap_sigma(gaps[i]) for i in order])
+        evs = np.asarray([found[i].ev for i in order])
+        weights = 1.0 / sigmas**2
+        mean = float((weights * evs).sum() / weights.sum())
+        spread = float((weights * (evs - mean) ** 2).sum() / weights.sum())
+        # neighbours of one moment are not independent measurements: never narrower than
+        # the nearest one alone would be, less a quarter
+        sigma = max(0.75 * float(sigmas.min()), math.sqrt(1.0 / weights.sum()))
+        sigma = math.sqrt(sigma**2 + spread)
+        if row.get("exif_exposure_program") == MANUAL_PROGRAM:
+            sigma += MANUAL_EXTRA
+        return Evidence(mean, sigma, len(order), float(gaps[order[0]]), habits)
+
+
+def gap_sigma(gap_s: float) -> float:
+    """How far (EV) the light may have moved in gap_s seconds."""
+    return SIGMA_0 + SIGMA_PER_DOUBLING * math.log2(1.0 + gap_s / 60.0)
+
+
+def _gap_text(gap_s: float) -> str:
+    if gap_s < 90:
+        return f"{gap_s:.0f} s"
+    if gap_s < 5400:
+        return f"{gap_s / 60:.0f} min"
+    return f"{gap_s / 3600:.1f} h"
+
+
+def _gauss(x: np.ndarray, mean: float, sigma: float) -> np.ndarray:
+    return np.exp(-0.5 * ((x - mean) / sigma) ** 2) / sigma
+
+
+def neighbour_likelihood(bins: np.ndarray, row: Mapping[str, Any], evidence: Evidence) -> np.ndarray:
+    """How well each aperture on the bins agrees with the neighbours' light, given this
+    photo's exposure time, ISO and compensation."""
+    assert evidence.ev_mean is not None and evidence.ev_sigma is not None
+    evs = scene_ev(bins, row["exif_exposure_time"], row["exif_iso"], row["exif_exposure_bias"],
+                   row["exif_exposure_program"])
+    return ((1.0 - OUTLIER_SHARE) * _gauss(evs, evidence.ev_mean, evidence.ev_sigma)
+            + OUTLIER_SHARE * _gauss(evs, evidence.ev_mean, OUTLIER_SIGMA))
+
+
+def habit_prior(bins: np.ndarray, habits: np.ndarray) -> np.ndarray:
+    """The body's apertures as a smoothed histogram over the bins, shrunk toward flat by
+    HABIT_PSEUDO_COUNT: five photos at f/1.4 suggest, fifty insist."""
+    logs = np.log2(bins)
+    kernel = np.exp(-0.5 * ((logs[:, None] - habits[None, :]) / HABIT_BANDWIDTH) ** 2)
+    kernel /= kernel.sum(0, keepdims=True)
+    counts = kernel.sum(1)
+    return (counts + HABIT_PSEUDO_COUNT / len(bins)) / (len(habits) + HABIT_PSEUDO_COUNT)
+
+
+def posterior(bins: np.ndarray, model: np.ndarray, row: Mapping[str, Any], evidence: Evidence) -> np.ndarray:
+    """The model's distribution weighed with the library's evidence (the product of the three)."""
+    log_post = MODEL_WEIGHT * np.log(np.maximum(model, 1e-12))
+    if evidence.habits is not None and len(evidence.habits):
+        log_post += np.log(habit_prior(bins, evidence.habits))
+    if evidence.ev_mean is not None:
+        log_post += np.log(np.maximum(neighbour_likelihood(bins, row, evidence), 1e-300))
+    post = np.exp(log_post - log_post.max())
+    return post / post.sum()
+
+
+def refine(bins: np.ndarray, model: np.ndarray, row: Mapping[str, Any], evidence: Evidence) -> tuple[float, float]:
+    """(FNumber, confidence): the aperture whose one-stop window holds the most posterior
+    mass, and that mass, the chance the true aperture is within a stop of it."""
+    from .estimate import point_and_confidence  # the same rule the model's own estimates use
+
+    post = posterior(bins, model, row, evidence)
+    value, mass = point_and_confidence(post[None, :], bins, ONE_STOP)
+    return float(value[0]), float(mass[0])
+
+
+def encode_probs(probs: np.ndarray) -> bytes:
+    return np.asarray(probs, dtype="<f4").tobytes()
+
+
+def decode_probs(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype="<f4").astype(np.float64)
+
+
+def refine_library(store: Any, bins: np.ndarray) -> int:
+    """Weigh every unwritten estimate in the store with its library's evidence; returns how
+    many estimates the library moved or sharpened. Cheap: no pixels, no model run."""
+    library = Library.from_rows(store.labeled_exposures())
+    updates = []
+    for row in store.refinable():
+        model = decode_probs(row["model_fnumber_probs"])
+        if len(model) != len(bins):
+            continue  # kept by another model's bins; the next scan with it redoes the photo
+        evidence = library.evidence(row) if row["exif_exposure_time"] and row["exif_iso"] else Evidence()
+        if evidence.empty:
+            value, confidence, source = row["model_fnumber"], row["model_fnumber_confidence"], "model"
+        else:
+            value, confidence = refine(bins, model, row, evidence)
+            value, confidence, source = round(value, 2), round(confidence, 4), evidence.describe()
+        if (value, confidence, source) != (row["fnumber"], row["fnumber_confidence"], row["fnumber_source"]):
+            updates.append((value, confidence, source, row["path"]))
+    store.save_fnumbers(updates)
+    return sum(1 for u in updates if u[2] != "model")
