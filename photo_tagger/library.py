@@ -42,7 +42,8 @@ OUTLIER_SIGMA = 4.0  # EV: as wide as scenes vary
 MANUAL_EXTRA = 0.5  # EV added to the spread in Manual mode, which need not follow the meter
 HABIT_BANDWIDTH = 0.25  # log2 N: half a stop, the scatter of one photographer's "usual" stop
 HABIT_PSEUDO_COUNT = 6.0  # labeled photos a flat prior is worth: few photos, weak habits
-MODEL_WEIGHT = 0.5  # power on the model's distribution beside library evidence
+MODEL_WEIGHT = 0.25  # power on the model's distribution beside library evidence: on bodies unlike its
+# training photos it is no better than a constant (docs/decisions.md), so it only breaks ties
 MANUAL_PROGRAM = 1
 FNUMBER_RANGE = (0.7, 64.0)  # implausible apertures are not habits (as `train` rejects them)
 
@@ -167,7 +168,7 @@ def gap_sigma(gap_s: float) -> float:
 
 
 def _gap_text(gap_s: float) -> str:
-    if gap_s < 90:
+    if gap_s < 120:
         return f"{gap_s:.0f} s"
     if gap_s < 5400:
         return f"{gap_s / 60:.0f} min"

@@ -1,0 +1,160 @@
+"""The library's evidence (library.py): EV labels, time neighbours, habits and the flash rule,
+on a real photo from ../shared/data, through the real scan, model and database."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import pyexiv2
+import pytest
+
+from helpers import rows, run
+from photo_tagger.library import Evidence, Library, gap_sigma, habit_prior, scene_ev
+from photo_tagger.metadata import read_metadata
+from photo_tagger.registry import SHIPPED_MODEL, shipped_models
+from photo_tagger.tolerance import ONE_STOP
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+# Canon EOS 5D Mark III, f/5.6, 1/8000 s, ISO 1600, aperture priority, no flash, 2020:12:13 10:47:31
+PHOTO = SHARED / "portfolio" / "liamdalyphotos+liamdalyphotos.github.io" / "0809.jpg"
+LENS_TAGS = ("Exif.Photo.FNumber", "Exif.Photo.FocalLength", "Exif.Photo.ApertureValue",
+             "Exif.Photo.MaxApertureValue", "Exif.Photo.LensModel", "Exif.Photo.LensSpecification",
+             "Exif.Photo.LensSerialNumber")
+
+pytestmark = pytest.mark.skipif(not PHOTO.is_file(), reason="needs ../shared/data")
+
+
+def copy(dest: Path, manual: bool = False, **tags: str) -> Path:
+    """PHOTO copied to dest with tags changed; manual removes the lens's records."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(PHOTO, dest)  # not its mode: shared/ is read-only
+    changes: dict[str, str | None] = {f"Exif.Photo.{k}": v for k, v in tags.items()}
+    if manual:
+        changes.update({tag: None for tag in LENS_TAGS})
+    with pyexiv2.Image(str(dest)) as image:
+        image.modify_exif(changes)
+    return dest
+
+
+def scan(folder: Path, db: Path, *extra: str):  # type: ignore[no-untyped-def]
+    model = next(m.path for m in shipped_models() if m.path.name == SHIPPED_MODEL)
+    result = run("scan", str(folder), "--db", str(db), "--model", str(model), "--workers", "1", *extra)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_the_ev_label_is_the_exposure_equation_with_the_compensation_the_meter_saw():
+    meta = read_metadata(PHOTO.read_bytes())
+    assert (meta.fnumber, meta.exposure_time, meta.iso, meta.exposure_program) == (5.6, 1 / 8000, 1600, 3)
+    expected = math.log2(5.6**2 * 8000) - math.log2(16)
+    assert scene_ev(meta.fnumber, meta.exposure_time, meta.iso, 0.0, 3) == pytest.approx(expected)
+    # +1 EV compensation: the settings let in one stop more than the scene's meter reading
+    assert scene_ev(5.6, 1 / 4000, 1600, 1.0, 3) == pytest.approx(expected)
+    # Manual mode: compensation moves only the meter's needle, not the exposure
+    assert scene_ev(5.6, 1 / 8000, 1600, 1.0, 1) == pytest.approx(expected)
+
+
+def test_a_manual_lens_photo_takes_its_aperture_from_a_neighbour_through_the_exposure_equation(tmp_path):
+    lib = tmp_path / "shoot"
+    copy(lib / "labeled.jpg")  # f/5.6 at 1/8000 s, 10:47:31
+    # a minute later, same light, four times the exposure time: two stops smaller, f/11
+    copy(lib / "slower.jpg", manual=True, ExposureTime="1/2000", DateTimeOriginal="2020:12:13 10:48:31")
+    # a quarter of the time: two stops wider, f/2.8
+    copy(lib / "faster.jpg", manual=True, ExposureTime="1/32000", DateTimeOriginal="2020:12:13 10:46:31")
+    db = tmp_path / "t.db"
+    scan(lib, db)
+    got = rows(db)
+    for name, truth in (("slower.jpg", 11.2), ("faster.jpg", 2.8)):
+        row = got[name]
+        assert row["status"] == "predicted"
+        assert ONE_STOP.hits(row["fnumber"], truth), (name, row["fnumber"])
+        assert row["fnumber_source"] == "model + 1 neighbour from 60 s + habits of 1 photo"
+        assert row["model_fnumber"] != row["fnumber"]  # the model alone said something else
+        assert row["fnumber_confidence"] > 0.6
+    assert got["labeled.jpg"]["taken_at"] == "2020-12-13T10:47:31"
+    assert got["labeled.jpg"]["exif_exposure_program"] == 3
+
+
+def test_without_labeled_photos_the_estimate_is_the_models_own(tmp_path):
+    lib = tmp_path / "shoot"
+    copy(lib / "slower.jpg", manual=True, ExposureTime="1/2000")
+    db = tmp_path / "t.db"
+    scan(lib, db)
+    row = rows(db)["slower.jpg"]
+    assert row["fnumber_source"] == "model"
+    assert (row["fnumber"], row["fnumber_confidence"]) == (row["model_fnumber"], row["model_fnumber_confidence"])
+    # a labeled neighbour arrives later: the next scan weighs it without re-running the model
+    copy(lib / "labeled.jpg")
+    summary = scan(lib, db).output
+    row = rows(db)["slower.jpg"]
+    assert "neighbour" in row["fnumber_source"] and ONE_STOP.hits(row["fnumber"], 11.2)
+    assert "1 unchanged" in summary
+
+
+def test_a_flash_photo_takes_no_neighbour_light_and_flash_lit_neighbours_teach_none(tmp_path):
+    lib = tmp_path / "shoot"
+    copy(lib / "labeled.jpg")
+    copy(lib / "flash.jpg", manual=True, ExposureTime="1/2000", Flash="1", DateTimeOriginal="2020:12:13 10:48:31")
+    copy(lib / "flash-lit.jpg", Flash="1", DateTimeOriginal="2020:12:13 10:49:00")
+    copy(lib / "after.jpg", manual=True, ExposureTime="1/2000", DateTimeOriginal="2020:12:13 10:49:01")
+    db = tmp_path / "t.db"
+    scan(lib, db)
+    got = rows(db)
+    assert got["flash.jpg"]["fnumber_source"] == "model + habits of 2 photos"
+    # the nearest labeled photo (1 s) was flash-lit: the neighbour is the one 90 s before
+    assert got["after.jpg"]["fnumber_source"] == "model + 1 neighbour from 90 s + habits of 2 photos"
+
+
+def test_an_estimate_already_written_into_its_file_is_not_changed_by_later_evidence(tmp_path):
+    lib = tmp_path / "shoot"
+    copy(lib / "slower.jpg", manual=True, ExposureTime="1/2000")
+    db = tmp_path / "t.db"
+    scan(lib, db, "--write-exif", "--min-confidence", "0")
+    before = rows(db)["slower.jpg"]
+    assert before["written"] == 1
+    copy(lib / "labeled.jpg")
+    scan(lib, db)
+    after = rows(db)["slower.jpg"]
+    assert (after["fnumber"], after["fnumber_confidence"], after["fnumber_source"]) == (
+        before["fnumber"], before["fnumber_confidence"], "model")
+    with pyexiv2.Image(str(lib / "slower.jpg")) as image:
+        written = image.read_exif()["Exif.Photo.FNumber"]
+    num, den = (int(x) for x in written.split("/"))
+    assert num / den == pytest.approx(after["fnumber"], abs=0.06)
+
+
+def _row(**values: object) -> dict[str, object]:
+    base = {"camera_make": "Canon", "camera_model": "Canon EOS 5D Mark III", "taken_at": "2020-12-13T10:47:31",
+            "exif_fnumber": 5.6, "exif_exposure_time": 1 / 8000, "exif_iso": 1600.0, "exif_exposure_bias": 0.0,
+            "exif_flash_fired": 0, "exif_exposure_program": 3}
+    return {**base, **values}
+
+
+def test_the_neighbours_spread_grows_with_the_gap_and_in_manual_mode():
+    assert gap_sigma(0) < gap_sigma(60) < gap_sigma(900) < gap_sigma(3600)
+    library = Library.from_rows([_row(), _row(taken_at="2020-12-13T09:00:00", exif_fnumber=1.4)])
+    near = library.evidence(_row(taken_at="2020-12-13T10:48:31"))
+    far = library.evidence(_row(taken_at="2020-12-13T12:00:00"))
+    manual = library.evidence(_row(taken_at="2020-12-13T10:48:31", exif_exposure_program=1))
+    assert near.ev_sigma is not None and far.ev_sigma is not None and manual.ev_sigma is not None
+    assert near.ev_sigma < far.ev_sigma and near.ev_sigma < manual.ev_sigma
+    assert near.nearest_gap_s == 60.0
+    # beyond three hours the light says nothing; habits still count
+    late = library.evidence(_row(taken_at="2020-12-14T10:47:31"))
+    assert late.ev_mean is None and late.habits is not None and len(late.habits) == 2
+    # another body's photos are not this one's neighbours
+    other = library.evidence(_row(camera_model="Canon EOS R6"))
+    assert other == Evidence(habits=None) or other.empty
+
+
+def test_habits_count_for_more_the_more_photos_show_them():
+    import numpy as np
+    bins = np.asarray([2 ** (k / 6) for k in range(31)])
+    few = habit_prior(bins, np.log2([1.4] * 3))
+    many = habit_prior(bins, np.log2([1.4] * 60))
+    at = int(np.abs(bins - 1.4).argmin())
+    assert few.sum() == pytest.approx(1.0) and many.sum() == pytest.approx(1.0)
+    assert few[at] < many[at]
+    assert few[at] > 5 * few[-1]  # three photos already suggest
