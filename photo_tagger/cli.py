@@ -138,7 +138,11 @@ def _summary_line(s: ScanSummary) -> str:
         line += f", {s.unsupported} unsupported"
     if s.found and s.unchanged == s.found:
         line += " - nothing changed since the last scan"
-    return line + f" [model {s.model_version} on {s.provider}]"
+    line += f" [model {s.model_version} on {s.provider}]"
+    if s.library_refined:
+        line += (f"\n{s.library_refined} aperture estimates also weigh your labeled photos: the light of those "
+                 "taken close in time by the same body, and your aperture habits on it")
+    return line
 
 
 @cli.command()

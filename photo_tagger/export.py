@@ -10,7 +10,7 @@ from typing import Any, TextIO
 EXPORT_FIELDS = (
     "path", "status", "error", "camera_make", "camera_model", "crop_factor",
     "crop_factor_source", "exif_fnumber", "exif_focal_length", "exif_exposure_time",
-    "exif_iso", "fnumber", "fnumber_confidence", "focal_length", "focal_length_35mm",
+    "exif_iso", "fnumber", "fnumber_confidence", "fnumber_source", "focal_length", "focal_length_35mm",
     "focal_length_confidence", "model_version", "written",
 )
 FORMATS = ("jsonl", "csv")

@@ -64,7 +64,7 @@ def test_a_manual_lens_photo_takes_its_aperture_from_a_neighbour_through_the_exp
     # a quarter of the time: two stops wider, f/2.8
     copy(lib / "faster.jpg", manual=True, ExposureTime="1/32000", DateTimeOriginal="2020:12:13 10:46:31")
     db = tmp_path / "t.db"
-    scan(lib, db)
+    assert "2 aperture estimates also weigh your labeled photos" in scan(lib, db).output
     got = rows(db)
     for name, truth in (("slower.jpg", 11.2), ("faster.jpg", 2.8)):
         row = got[name]
@@ -84,6 +84,7 @@ def test_without_labeled_photos_the_estimate_is_the_models_own(tmp_path):
     scan(lib, db)
     row = rows(db)["slower.jpg"]
     assert row["fnumber_source"] == "model"
+    assert "weigh your labeled photos" not in run("scan", str(lib), "--db", str(db)).output
     assert (row["fnumber"], row["fnumber_confidence"]) == (row["model_fnumber"], row["model_fnumber_confidence"])
     # a labeled neighbour arrives later: the next scan weighs it without re-running the model
     copy(lib / "labeled.jpg")
