@@ -52,6 +52,7 @@ FNUMBER_RANGE = (0.7, 64.0)  # implausible apertures are not habits (as `train` 
 class Exposure:
     """One labeled photo's light: when, the scene's EV100 as the meter saw it, the aperture."""
 
+    path: str
     taken: float  # seconds on the body's clock
     ev: float
     fnumber: float
@@ -115,12 +116,30 @@ def scene_ev(fnumber: Any, exposure_time: float, iso: float, bias: float | None,
     return ev + ((bias or 0.0) if program != MANUAL_PROGRAM else 0.0)
 
 
+@dataclass(frozen=True)
+class _Body:
+    """One body's labeled photos as arrays in time order (photos without a time last)."""
+
+    paths: tuple[str, ...]
+    taken: np.ndarray
+    ev: np.ndarray
+    log2_fnumber: np.ndarray
+    flash: np.ndarray
+
+    @classmethod
+    def of(cls, found: list[Exposure]) -> _Body:
+        found = sorted(found, key=lambda e: (math.isnan(e.taken), e.taken))
+        return cls(tuple(e.path for e in found), np.asarray([e.taken for e in found]),
+                   np.asarray([e.ev for e in found]), np.log2([e.fnumber for e in found]),
+                   np.asarray([e.flash for e in found], dtype=bool))
+
+
 class Library:
     """The labeled photos of one database, by body, in time order."""
 
     def __init__(self, by_body: Mapping[str, list[Exposure]]) -> None:
-        self.by_body = {body: sorted(found, key=lambda e: e.taken) for body, found in by_body.items()}
-        self._times = {body: np.asarray([e.taken for e in found]) for body, found in self.by_body.items()}
+        self.bodies = {body: _Body.of(found) for body, found in by_body.items() if found}
+        self._index = {path: i for b in self.bodies.values() for i, path in enumerate(b.paths)}
 
     @classmethod
     def from_rows(cls, rows: Iterable[Mapping[str, Any]]) -> Library:
@@ -133,33 +152,41 @@ class Library:
             taken = parse_taken(row["taken_at"])
             ev = float(scene_ev(n, t, iso, row["exif_exposure_bias"], row["exif_exposure_program"]))
             by_body[body_name(row["camera_make"], row["camera_model"])].append(
-                Exposure(taken if taken is not None else math.nan, ev, n, bool(row["exif_flash_fired"])))
+                Exposure(row["path"], taken if taken is not None else math.nan, ev, n, bool(row["exif_flash_fired"])))
         return cls(by_body)
 
     def evidence(self, row: Mapping[str, Any]) -> Evidence:
-        """The neighbours' light and the body's habits for one photo's row."""
-        body = body_name(row["camera_make"], row["camera_model"])
-        found = self.by_body.get(body, [])
-        habits = np.log2([e.fnumber for e in found]) if found else None
+        """The neighbours' light and the body's habits for one photo's row. A labeled photo
+        estimated to check the model (`scan --all`) is left out of its own evidence."""
+        body = self.bodies.get(body_name(row["camera_make"], row["camera_model"]))
+        if body is None:
+            return Evidence()
+        own = self._index.get(row["path"]) if row["path"] in body.paths else None
+        keep = np.ones(len(body.paths), dtype=bool)
+        if own is not None:
+            keep[own] = False
+        habits = body.log2_fnumber[keep] if keep.any() else None
         taken = parse_taken(row["taken_at"])
-        if row["exif_flash_fired"] or taken is None or not found:
+        if row["exif_flash_fired"] or taken is None:
             return Evidence(habits=habits)
-        gaps = np.abs(self._times[body] - taken)
-        order = [i for i in np.argsort(gaps) if gaps[i] <= MAX_GAP_S and not found[i].flash][:NEIGHBOURS]
-        if not order:
+        lo, hi = np.searchsorted(body.taken, [taken - MAX_GAP_S, taken + MAX_GAP_S], side="right")
+        window = [i for i in range(max(lo - 1, 0), hi) if keep[i] and not body.flash[i]
+                  and abs(body.taken[i] - taken) <= MAX_GAP_S]
+        if not window:
             return Evidence(habits=habits)
-        sigmas = np.asarray([gap_sigma(gaps[i]) for i in order])
-        evs = np.asarray([found[i].ev for i in order])
+        gaps = np.abs(body.taken[window] - taken)
+        nearest = np.argsort(gaps, kind="stable")[:NEIGHBOURS]
+        gaps, evs = gaps[nearest], body.ev[window][nearest]
+        sigmas = np.asarray([gap_sigma(g) for g in gaps])
         weights = 1.0 / sigmas**2
         mean = float((weights * evs).sum() / weights.sum())
         spread = float((weights * (evs - mean) ** 2).sum() / weights.sum())
         # neighbours of one moment are not independent measurements: never narrower than
         # the nearest one alone would be, less a quarter
-        sigma = max(0.75 * float(sigmas.min()), math.sqrt(1.0 / weights.sum()))
-        sigma = math.sqrt(sigma**2 + spread)
+        sigma = math.sqrt(max(0.75 * float(sigmas.min()), math.sqrt(1.0 / weights.sum())) ** 2 + spread)
         if row.get("exif_exposure_program") == MANUAL_PROGRAM:
             sigma += MANUAL_EXTRA
-        return Evidence(mean, sigma, len(order), float(gaps[order[0]]), habits)
+        return Evidence(mean, sigma, len(gaps), float(gaps[0]), habits)
 
 
 def gap_sigma(gap_s: float) -> float:

@@ -11,7 +11,7 @@ import pyexiv2
 import pytest
 
 from helpers import rows, run
-from photo_tagger.library import Evidence, Library, gap_sigma, habit_prior, scene_ev
+from photo_tagger.library import Library, gap_sigma, habit_prior, scene_ev
 from photo_tagger.metadata import read_metadata
 from photo_tagger.registry import SHIPPED_MODEL, shipped_models
 from photo_tagger.tolerance import ONE_STOP
@@ -77,6 +77,18 @@ def test_a_manual_lens_photo_takes_its_aperture_from_a_neighbour_through_the_exp
     assert got["labeled.jpg"]["exif_exposure_program"] == 3
 
 
+def test_a_labeled_photo_checked_with_scan_all_is_left_out_of_its_own_evidence(tmp_path):
+    lib = tmp_path / "shoot"
+    copy(lib / "labeled.jpg")
+    copy(lib / "checked.jpg", ExposureTime="1/2000", FNumber="112/10", DateTimeOriginal="2020:12:13 10:48:31")
+    db = tmp_path / "t.db"
+    scan(lib, db, "--all")
+    row = rows(db)["checked.jpg"]
+    assert row["status"] == "has_exif" and row["exif_fnumber"] == pytest.approx(11.2)
+    assert row["fnumber_source"] == "model + 1 neighbour from 60 s + habits of 1 photo"
+    assert ONE_STOP.hits(row["fnumber"], 11.2)
+
+
 def test_without_labeled_photos_the_estimate_is_the_models_own(tmp_path):
     lib = tmp_path / "shoot"
     copy(lib / "slower.jpg", manual=True, ExposureTime="1/2000")
@@ -127,7 +139,7 @@ def test_an_estimate_already_written_into_its_file_is_not_changed_by_later_evide
 
 
 def _row(**values: object) -> dict[str, object]:
-    base = {"camera_make": "Canon", "camera_model": "Canon EOS 5D Mark III", "taken_at": "2020-12-13T10:47:31",
+    base = {"path": "query.jpg", "camera_make": "Canon", "camera_model": "Canon EOS 5D Mark III", "taken_at": "2020-12-13T10:47:31",
             "exif_fnumber": 5.6, "exif_exposure_time": 1 / 8000, "exif_iso": 1600.0, "exif_exposure_bias": 0.0,
             "exif_flash_fired": 0, "exif_exposure_program": 3}
     return {**base, **values}
@@ -135,7 +147,7 @@ def _row(**values: object) -> dict[str, object]:
 
 def test_the_neighbours_spread_grows_with_the_gap_and_in_manual_mode():
     assert gap_sigma(0) < gap_sigma(60) < gap_sigma(900) < gap_sigma(3600)
-    library = Library.from_rows([_row(), _row(taken_at="2020-12-13T09:00:00", exif_fnumber=1.4)])
+    library = Library.from_rows([_row(path="a.jpg"), _row(path="b.jpg", taken_at="2020-12-13T09:00:00", exif_fnumber=1.4)])
     near = library.evidence(_row(taken_at="2020-12-13T10:48:31"))
     far = library.evidence(_row(taken_at="2020-12-13T12:00:00"))
     manual = library.evidence(_row(taken_at="2020-12-13T10:48:31", exif_exposure_program=1))
@@ -146,8 +158,7 @@ def test_the_neighbours_spread_grows_with_the_gap_and_in_manual_mode():
     late = library.evidence(_row(taken_at="2020-12-14T10:47:31"))
     assert late.ev_mean is None and late.habits is not None and len(late.habits) == 2
     # another body's photos are not this one's neighbours
-    other = library.evidence(_row(camera_model="Canon EOS R6"))
-    assert other == Evidence(habits=None) or other.empty
+    assert library.evidence(_row(camera_model="Canon EOS R6")).empty
 
 
 def test_habits_count_for_more_the_more_photos_show_them():
@@ -159,3 +170,24 @@ def test_habits_count_for_more_the_more_photos_show_them():
     assert few.sum() == pytest.approx(1.0) and many.sum() == pytest.approx(1.0)
     assert few[at] < many[at]
     assert few[at] > 5 * few[-1]  # three photos already suggest
+
+
+def test_report_shows_how_often_confidences_came_true_on_scan_all_photos(tmp_path):
+    import json
+
+    lib = tmp_path / "shoot"
+    copy(lib / "labeled.jpg")
+    copy(lib / "checked.jpg", ExposureTime="1/2000", FNumber="112/10", DateTimeOriginal="2020:12:13 10:48:31")
+    copy(lib / "implausible.jpg", FNumber="2/10", DateTimeOriginal="2020:12:13 11:48:31")
+    db = tmp_path / "t.db"
+    scan(lib, db, "--all")
+    accuracy = json.loads(run("report", "--db", str(db), "--format", "json").output)["accuracy_on_exif_photos"]
+    assert accuracy["photos"] == 2  # f/0.2 is no truth to score against
+    bins = accuracy["fnumber_reliability"]
+    assert sum(b["photos"] for b in bins) == 2
+    got = [r for r in rows(db).values() if r["exif_fnumber"] > 1]
+    right = sum(bool(ONE_STOP.hits(r["fnumber"], r["exif_fnumber"])) for r in got)
+    assert sum(b["right"] * b["photos"] for b in bins) == pytest.approx(right)
+    assert sum(b["mean_confidence"] * b["photos"] for b in bins) == pytest.approx(
+        sum(r["fnumber_confidence"] for r in got), abs=1e-3)
+    assert "How often confidences came true: FNumber within one stop" in run("report", "--db", str(db)).output
