@@ -22,6 +22,7 @@ _T = AUX_FEATURES.index("log2_exposure_time")
 _HAS_T = AUX_FEATURES.index("has_exposure_time")
 _ISO = AUX_FEATURES.index("log2_iso_over_100")
 _HAS_ISO = AUX_FEATURES.index("has_iso")
+_FLASH = AUX_FEATURES.index("flash_fired")
 
 
 @dataclass(frozen=True)
@@ -268,7 +269,8 @@ def exposure_fnumber_probs(
 ) -> np.ndarray:
     """Map a distribution over scene EV100 to one over FNumber via N^2 = t * 2^EV * ISO/100.
 
-    Rows without exposure time or ISO get a flat distribution (no information).
+    Rows without exposure time or ISO, or whose flash fired, get a flat distribution (no
+    information).
     """
     log2_n2 = ev_bins[None, :] + aux[:, _T : _T + 1] + aux[:, _ISO : _ISO + 1]
     log2_n = log2_n2 / 2.0
@@ -277,7 +279,8 @@ def exposure_fnumber_probs(
     out = np.zeros((len(aux), len(f_bins)))
     for row in range(len(aux)):
         np.add.at(out[row], nearest[row], ev_probs[row])
-    known = (aux[:, _HAS_T] > 0) & (aux[:, _HAS_ISO] > 0)
+    # the equation holds for the light the meter saw: a flash set its own exposure
+    known = (aux[:, _HAS_T] > 0) & (aux[:, _HAS_ISO] > 0) & (aux[:, _FLASH] <= 0)
     out[~known] = 1.0 / len(f_bins)
     out = out + 1e-6  # never let one route veto the other outright
     return out / out.sum(-1, keepdims=True)

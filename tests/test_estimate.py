@@ -74,6 +74,11 @@ def test_exposure_route_follows_the_exposure_triangle():
     aux[0, AUX_FEATURES.index("has_iso")] = 1
     probs = exposure_fnumber_probs(ev_probs, ev_bins, aux, np.asarray(spec.fnumber_bins))
     assert spec.fnumber_bins[int(probs.argmax())] == pytest.approx(16.0, rel=0.05)  # f/16 at 1/100, ISO 100
+    # a fired flash set the exposure itself: the route steps aside
+    aux[0, AUX_FEATURES.index("flash_fired")] = 1
+    aux[0, AUX_FEATURES.index("has_flash")] = 1
+    flashed = exposure_fnumber_probs(ev_probs, ev_bins, aux, np.asarray(spec.fnumber_bins))
+    assert np.allclose(flashed, flashed[0, 0])
 
 
 def test_exposure_route_without_exposure_is_uninformative():

@@ -14,7 +14,8 @@ from photo_tagger.modelspec import AUX_FEATURES, default_spec  # noqa: E402
 from photo_tagger.trainer.backbone import load_backbone  # noqa: E402
 from photo_tagger.trainer.export import HEAD_PREFIX, PhototagNet, export, heads_from_onnx  # noqa: E402
 from photo_tagger.trainer.features import FeatureSet  # noqa: E402
-from photo_tagger.trainer.heads import HeadConfig, Heads, bin_sizes, losses, new_heads, targets, train_heads  # noqa: E402
+from photo_tagger.trainer.heads import (APERTURE_COPY_RANGE, HeadConfig, Heads, aperture_copies, bin_sizes, losses,  # noqa: E402
+                                        new_heads, targets, train_heads)
 
 SETTINGS = [AUX_FEATURES.index(n) for n in ("log2_exposure_time", "log2_iso_over_100")]
 
@@ -94,3 +95,26 @@ def test_a_large_set_trains_in_batches_within_the_same_step_budget():
         data = (torch.from_numpy(val.features), torch.from_numpy(val.aux), targets(spec, val, config))
         first, full, minibatch = (float(losses(h.eval(), data)[0]) for h in (untrained, whole, batched))
     assert minibatch < 0.8 * first and minibatch < 1.1 * full
+
+
+def test_aperture_copies_keep_the_exposure_and_teach_only_the_ev_head():
+    """A copy is the same photo as if shot at another aperture with the exposure time that
+    lets in the same light: N^2 / t unchanged, so the scene's EV100 label is too."""
+    data = rows(4)
+    data.aux[:, AUX_FEATURES.index("has_exposure_time")] = 1.0
+    data.ev100[1] = np.nan  # no exposure EXIF: nothing to copy
+    more = aperture_copies(data, 3, seed=0)
+    assert len(more.fnumber) == 4 + 3 * 3
+    added = slice(4, None)
+    assert np.isnan(more.fnumber[added]).all() and np.isnan(more.focal35[added]).all()
+    assert (more.ev100[added] == 10.0).all() and not more.identity[added].any()
+    source = more.photo[added]
+    t = AUX_FEATURES.index("log2_exposure_time")
+    implied = np.sqrt(2.0 ** (more.aux[added, t] - data.aux[source, t])) * 4.0  # N' = N sqrt(t'/t)
+    assert (implied >= APERTURE_COPY_RANGE[0] - 1e-3).all() and (implied <= APERTURE_COPY_RANGE[1] + 1e-3).all()
+    assert len(np.unique(np.round(implied, 3))) == 9  # redrawn, not one aperture for all
+    assert (more.features[added] == data.features[source]).all()
+    spec = default_spec("t")
+    soft = targets(spec, more, HeadConfig())
+    assert (soft[0][added].sum(1) == 0).all() and (soft[1][added].sum(1) == 0).all()
+    assert np.allclose(soft[2][added].sum(1), 1.0)

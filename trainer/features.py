@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..modelspec import INPUT_AUX, INPUT_IMAGE, ModelSpec
+from ..modelspec import AUX_FEATURES, INPUT_AUX, INPUT_IMAGE, ModelSpec
 from .augment import Variant, relabel, render
 from .feature_cache import FeatureCache, photo_key
 from .harvest import LabeledPhoto
@@ -183,14 +183,18 @@ def _assemble(photos: Sequence[LabeledPhoto], plans: Sequence[Sequence[Variant]]
     return FeatureSet(features=features, **_labels(photos, plans))
 
 
+_FLASH = AUX_FEATURES.index("flash_fired")
+
+
 def _labels(photos: Sequence[LabeledPhoto], plans: Sequence[Sequence[Variant]]) -> dict[str, np.ndarray]:
-    """Every row's labels and body records, in photo order (relabelled for its variant's crop)."""
+    """Every row's labels and body records, in photo order (relabelled for its variant's crop).
+    A photo whose flash fired teaches no scene light: the flash set its exposure."""
     rows: dict[str, list] = {k: [] for k in ("aux", "fnumber", "focal35", "ev100", "photo", "identity")}
     for index, (photo, variants) in enumerate(zip(photos, plans)):
         for variant in variants:
             focal35, aux = relabel(photo.focal35, photo.aux, variant)
             for key, value in (("aux", aux), ("fnumber", photo.fnumber), ("focal35", focal35),
-                               ("ev100", np.nan if photo.ev100 is None else photo.ev100),
+                               ("ev100", np.nan if photo.ev100 is None or photo.aux[_FLASH] > 0 else photo.ev100),
                                ("photo", index), ("identity", variant.is_identity)):
                 rows[key].append(value)
     return {

@@ -42,6 +42,12 @@ class HeadConfig:
     # EV off the settings by assuming the training photos' typical aperture, and the exposure
     # route then returns that assumption (an iPhone 7 at ISO 25 came out f/3.5 for f/1.8).
     ev_exposure_inputs: bool = True
+    # >0: the EV100 head also learns from this many copies of each training row with the
+    # aperture redrawn (log-uniform over APERTURE_COPY_RANGE) and the exposure time moved to
+    # keep the exposure: the same pixels, the same light. Without them, phones' fixed apertures
+    # teach the head that the settings alone tell the light (assuming f/1.8), which no
+    # interchangeable lens obeys; the copies' FNumber and focal labels are left empty.
+    aperture_copies: int = 0
     seed: int = 0
 
 
@@ -148,11 +154,35 @@ def penalty(heads: Heads | HeadEnsemble) -> torch.Tensor:
     return sum((getattr(heads, name).weight[:, :width] ** 2).sum() for name in TARGETS)  # type: ignore[return-value]
 
 
+APERTURE_COPY_RANGE = (1.4, 22.0)  # the apertures lenses for larger sensors offer
+_T = AUX_FEATURES.index("log2_exposure_time")
+_HAS_T = AUX_FEATURES.index("has_exposure_time")
+
+
+def aperture_copies(data: FeatureSet, copies: int, seed: int) -> FeatureSet:
+    """data and `copies` more rows for each row with an EV100 label, each as if shot at
+    another aperture with the exposure time that gives the same exposure (t' = t (N'/N)^2):
+    rows for the EV100 head alone (their FNumber and focal labels are NaN)."""
+    source = np.repeat(np.flatnonzero(~np.isnan(data.ev100) & (data.aux[:, _HAS_T] > 0)), copies)
+    if not len(source):
+        return data
+    rng = np.random.default_rng(seed)
+    drawn = np.exp(rng.uniform(*np.log(APERTURE_COPY_RANGE), len(source)))
+    aux = data.aux[source].copy()
+    aux[:, _T] += (2 * np.log2(drawn / data.fnumber[source])).astype(aux.dtype)
+    empty = np.full(len(source), np.nan)
+    added = {"features": np.asarray(data.features[source]), "aux": aux, "fnumber": empty, "focal35": empty,
+             "ev100": data.ev100[source], "photo": data.photo[source], "identity": np.zeros(len(source), bool)}
+    return FeatureSet(**{k: np.concatenate([np.asarray(getattr(data, k)), v]) for k, v in added.items()})
+
+
 def train_heads(spec: ModelSpec, train: FeatureSet, val: FeatureSet, config: HeadConfig,
                 init: Heads | None = None, batch_rows: int = BATCH_ROWS) -> tuple[Heads, dict]:
     """AdamW, full-batch up to batch_rows training rows, else that many rows a step; each
     head keeps the epoch with its own best validation loss."""
     torch.manual_seed(config.seed)
+    if config.aperture_copies:
+        train = aperture_copies(train, config.aperture_copies, config.seed)
     heads = copy.deepcopy(init) if init is not None else new_heads(spec, train, config)
     tensors = [(torch.from_numpy(d.features), torch.from_numpy(d.aux), targets(spec, d, config))
                for d in (train, val)]
