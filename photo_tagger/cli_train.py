@@ -45,7 +45,7 @@ def _lens_facts(db_path: Path | None) -> LensResolver:
 @click.command("train")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=str))
 @click.option("--epochs", type=click.IntRange(1, 10_000), default=600, show_default=True, help="Most passes over the photos (early stopping usually ends sooner).")
-@click.option("--min-photos", type=click.IntRange(3, None), default=30, show_default=True, help="Refuse to train with fewer labeled photos than this.")
+@click.option("--min-photos", type=click.IntRange(3, None), default=15, show_default=True, help="Refuse to train with fewer labeled photos than this.")
 @click.option("--finetune", is_flag=True, help="Also train the backbone's last two blocks with the heads, on CUDA when present; on a CPU it works but takes far longer.")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="Model to start from (default: your active model, else the shipped one).")
 @click.option("--workers", type=click.IntRange(0, 256), default=0, help="Metadata-reading processes (default: one per CPU core).")
@@ -67,8 +67,12 @@ def train_command(paths: tuple[str, ...], epochs: int, min_photos: int, finetune
         if finetune:
             _print_device()
         click.echo("computing the photos' image features, then fitting the model to them (minutes)")
+        named = len(found.unreadable)
         with _feature_progress(len(found.photos) + len(found.partial)) as advance:
-            result = self_calibrate(options, found, progress=advance)
+            try:
+                result = self_calibrate(options, found, progress=advance)
+            finally:
+                _print_unreadable(found.unreadable[named:])
     except PhototagError as exc:
         raise click.ClickException(str(exc)) from exc
     _print_comparison(result)
@@ -85,6 +89,12 @@ def _print_found(found) -> None:  # type: ignore[no-untyped-def]
                    "lens; `phototag lens rules` lists the rules)")
     for body, count in found.per_body().items():
         click.echo(f"  {count:5d}  {body}")
+    _print_unreadable(found.unreadable)
+
+
+def _print_unreadable(failures: list[tuple[str, str]]) -> None:
+    for path, why in failures:
+        click.echo(f"skipped: {path}: {why}", err=True)
 
 
 @contextmanager

@@ -39,3 +39,12 @@ class UndoRefused(PhototagError):
 
 class TrainError(PhototagError):
     """Training cannot run on what was found (too few photos, unusable base model, no room)."""
+
+
+class UnreadablePhotos(TrainError):
+    """Photos whose pixels would not decode for training; each is named with its reason."""
+
+    def __init__(self, failures: list[tuple[str, str]]) -> None:
+        self.failures = failures
+        super().__init__(f"{len(failures)} photos could not be decoded: "
+                         + "; ".join(f"{path}: {why}" for path, why in failures[:3]))

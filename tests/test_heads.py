@@ -14,8 +14,8 @@ from photo_tagger.modelspec import AUX_FEATURES, default_spec  # noqa: E402
 from photo_tagger.trainer.backbone import load_backbone  # noqa: E402
 from photo_tagger.trainer.export import HEAD_PREFIX, PhototagNet, export, heads_from_onnx  # noqa: E402
 from photo_tagger.trainer.features import FeatureSet  # noqa: E402
-from photo_tagger.trainer.heads import (APERTURE_COPY_RANGE, HeadConfig, Heads, aperture_copies, bin_sizes, losses,  # noqa: E402
-                                        new_heads, targets, train_heads)
+from photo_tagger.trainer.heads import (APERTURE_COPY_RANGE, HeadConfig, Heads, anchor_strength, aperture_copies,  # noqa: E402
+                                        bin_sizes, losses, new_heads, targets, train_heads)
 
 SETTINGS = [AUX_FEATURES.index(n) for n in ("log2_exposure_time", "log2_iso_over_100")]
 
@@ -118,3 +118,26 @@ def test_aperture_copies_keep_the_exposure_and_teach_only_the_ev_head():
     soft = targets(spec, more, HeadConfig())
     assert (soft[0][added].sum(1) == 0).all() and (soft[1][added].sum(1) == 0).all()
     assert np.allclose(soft[2][added].sum(1), 1.0)
+
+
+def test_adapting_on_few_photos_shrinks_toward_the_starting_heads():
+    """With anchor_photos, the penalty pulls an adaptation toward the heads it starts from
+    (not toward zero), the harder the fewer photos teach it."""
+    spec = default_spec("t")
+    start = new_heads(spec, rows(40, seed=1), HeadConfig())
+    with torch.no_grad():
+        for name in ("fnumber", "focal35", "ev100"):
+            getattr(start, name).weight.normal_(0.0, 0.05)
+    few, val = rows(4, seed=2), rows(4, seed=3)
+
+    def moved(config: HeadConfig) -> float:
+        heads, _ = train_heads(spec, few, val, config, init=start)
+        return sum(float(((getattr(heads, n).weight - getattr(start, n).weight) ** 2).sum())
+                   for n in ("fnumber", "focal35", "ev100"))
+
+    plain = HeadConfig(epochs=60, patience=60, dropout=0.0)
+    from dataclasses import replace
+    assert moved(replace(plain, anchor_photos=40)) < moved(plain)
+    # fifteen photos pull four times as hard as sixty, and past sixty the plain l2 is left
+    assert anchor_strength(rows(15), replace(plain, anchor_photos=60)) == pytest.approx(4 * plain.l2)
+    assert anchor_strength(rows(90), replace(plain, anchor_photos=60)) == pytest.approx(plain.l2)

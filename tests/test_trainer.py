@@ -397,6 +397,23 @@ def test_self_calibration_compares_on_held_out_photos(trained, phototag_home):
         assert "kept" in result.output and not active.exists()
 
 
+def test_train_names_and_skips_a_photo_whose_pixels_do_not_decode(trained, phototag_home, tmp_path):
+    """Its EXIF reads (the head of the file is intact), so it passes for a labeled photo until
+    its pixels are decoded: that one photo is named and left out, the run goes on."""
+    model, _, library = trained
+    copy = tmp_path / "library"
+    shutil.copytree(library, copy)
+    whole = Path(harvest([copy], workers=1).photos[0].path)
+    data = whole.read_bytes()
+    (copy / "truncated.jpg").write_bytes(data[: len(data) // 2])
+    result = CliRunner().invoke(train_command, [str(copy), "--min-photos", "5", "--epochs", "2",
+                                                "--model", str(model), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert f"skipped: {copy / 'truncated.jpg'}: the image data is damaged" in result.output, result.output
+    assert "13 labeled photos found" in result.output and "0 unreadable" in result.output  # its EXIF reads
+    assert "current" in result.output and "adapted" in result.output
+
+
 def test_held_out_photos_of_a_single_shot_get_no_interval_that_looks_certain(trained, phototag_home, tmp_path):
     """A library of bursts (two frames per setting) holds out one burst: one case, whatever
     its photo count. Resampling it gives the same photos every time, and an interval of

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import PhototagError, UnreadablePhotos
 from ..modelspec import AUX_FEATURES, INPUT_AUX, INPUT_IMAGE, ModelSpec
 from .augment import Variant, relabel, render
 from .feature_cache import FeatureCache, photo_key
@@ -102,25 +103,40 @@ def _keys(photos: Sequence[LabeledPhoto], plans: Sequence[Sequence[Variant]], sp
 
 def _compute(todo: Sequence[int], photos: Sequence[LabeledPhoto], plans: Sequence[Sequence[Variant]],
              spec: ModelSpec, extractor: Extractor, done: Callable[[list[int], list[np.ndarray]], None],
-             progress: Callable[[int], None] | None) -> None:
+             progress: Callable[[int], None] | None) -> list[tuple[str, str]]:
     """Render and run the photos in `todo`, about BATCH variants at a time; `done` gets each
-    batch's photos and their feature rows as soon as they exist."""
+    batch's photos and their feature rows as soon as they exist. A photo that will not
+    decode is skipped and returned with its reason: one bad file must not stop the rest."""
     batch: list[int] = []
     images: list[np.ndarray] = []
     aux: list[np.ndarray] = []
-    for position, index in enumerate(todo):
-        photo, data = photos[index], Path(photos[index].path).read_bytes()
-        for variant in plans[index]:
-            images.append(render(data, spec, variant))
-            aux.append(relabel(photo.focal35, photo.aux, variant)[1])
-        batch.append(index)
-        if len(images) >= BATCH or position == len(todo) - 1:
-            out = extractor(np.stack(images), np.stack(aux).astype(np.float32))
-            counts = np.cumsum([len(plans[i]) for i in batch])[:-1]
-            done(batch, np.split(out, counts))
-            batch, images, aux = [], [], []
+    failures: list[tuple[str, str]] = []
+
+    def flush() -> None:
+        out = extractor(np.stack(images), np.stack(aux).astype(np.float32))
+        done(list(batch), np.split(out, np.cumsum([len(plans[i]) for i in batch])[:-1]))
+        batch.clear()
+        images.clear()
+        aux.clear()
+
+    for index in todo:
+        photo = photos[index]
+        try:
+            data = Path(photo.path).read_bytes()
+            rendered = [render(data, spec, variant) for variant in plans[index]]
+        except (OSError, PhototagError) as exc:
+            failures.append((photo.path, str(getattr(exc, "strerror", None) or exc).rstrip(".")))
+        else:
+            images.extend(rendered)
+            aux.extend(relabel(photo.focal35, photo.aux, variant)[1] for variant in plans[index])
+            batch.append(index)
+            if len(images) >= BATCH:
+                flush()
         if progress:
             progress(1)
+    if batch:
+        flush()
+    return failures
 
 
 def extract(
@@ -148,10 +164,13 @@ def extract(
             cache.put((keys[i], r) for i, r in zip(batch, rows))
 
     try:
-        _compute([i for i in range(len(photos)) if i not in feats], photos, plans, spec, extractor, done, progress)
+        failures = _compute([i for i in range(len(photos)) if i not in feats], photos, plans, spec, extractor,
+                            done, progress)
     finally:
         if cache is not None:
             cache.close()
+    if failures:  # the rest are cached: leaving these out and asking again costs little
+        raise UnreadablePhotos(failures)
     return _assemble(photos, plans, feats)
 
 
@@ -170,7 +189,9 @@ def extract_to_file(photos: Sequence[LabeledPhoto], plans: Sequence[Sequence[Var
         for index, values in zip(batch, rows):
             out[0][offsets[index]:offsets[index + 1]] = values
 
-    _compute(range(len(photos)), photos, plans, spec, extractor, done, progress)
+    failures = _compute(range(len(photos)), photos, plans, spec, extractor, done, progress)
+    if failures:
+        raise UnreadablePhotos(failures)
     out[0].flush()
     del out[0]
     return FeatureSet(features=np.load(path, mmap_mode="r"), **_labels(photos, plans))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import os
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 
@@ -66,7 +66,18 @@ class Harvest:
     unresolved_crop: int = 0  # of which len(partial) were kept as partial labels
     out_of_range: int = 0
     manual_lens: int = 0  # lens EXIF present, but the lens book says a manual lens took the photo
-    errors: int = 0
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (path, why): skipped, named
+
+    @property
+    def errors(self) -> int:
+        return len(self.unreadable)
+
+    def drop(self, failures: Sequence[tuple[str, str]]) -> None:
+        """Leave out photos found unreadable later (their pixels would not decode), named."""
+        gone = {path for path, _ in failures}
+        self.photos = [p for p in self.photos if p.path not in gone]
+        self.partial = [p for p in self.partial if p.path not in gone]
+        self.unreadable.extend(failures)
 
     def per_body(self) -> dict[str, int]:
         return dict(Counter(p.body for p in self.photos).most_common())
@@ -83,7 +94,7 @@ def label(result: Analysed, harvest: Harvest, lenses: LensResolver | None = None
     """Turn one analysed file into a labeled photo, or count why it is not one."""
     meta = result.meta
     if result.error or meta is None:
-        harvest.errors += 1
+        harvest.unreadable.append((result.task.path, result.error or "its metadata could not be read"))
         return None
     if not meta.has_lens_exif:
         harvest.unlabeled += 1

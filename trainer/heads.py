@@ -48,6 +48,9 @@ class HeadConfig:
     # teach the head that the settings alone tell the light (assuming f/1.8), which no
     # interchangeable lens obeys; the copies' FNumber and focal labels are left empty.
     aperture_copies: int = 0
+    # >0: adapting (train_heads given init) pulls the weights toward init's, not zero, and
+    # more strongly below this many photos (anchor_strength)
+    anchor_photos: int = 0
     seed: int = 0
 
 
@@ -146,12 +149,23 @@ def losses(heads: Heads, data: tuple[torch.Tensor, torch.Tensor, list[torch.Tens
     return out
 
 
-def penalty(heads: Heads | HeadEnsemble) -> torch.Tensor:
-    """L2 on the image-feature weights only: the nine body records cannot overfit."""
+def penalty(heads: Heads | HeadEnsemble, anchor: Heads | None = None) -> torch.Tensor:
+    """L2 on the image-feature weights only: the nine body records cannot overfit. With an
+    anchor (the heads being adapted), on the distance from its weights instead of from zero:
+    what the photos do not show stays as the starting model had it."""
     if isinstance(heads, HeadEnsemble):
         return sum(penalty(member) for member in heads.members)  # type: ignore[return-value]
     width = heads.feat_mean.shape[0]
-    return sum((getattr(heads, name).weight[:, :width] ** 2).sum() for name in TARGETS)  # type: ignore[return-value]
+    return sum(((getattr(heads, name).weight[:, :width]  # type: ignore[return-value]
+                 - (0.0 if anchor is None else getattr(anchor, name).weight[:, :width].detach())) ** 2).sum()
+               for name in TARGETS)
+
+
+def anchor_strength(train: FeatureSet, config: HeadConfig) -> float:
+    """The penalty's weight: l2, made stronger where fewer photos than anchor_photos teach an
+    adaptation, so an adapted model shrinks toward its start as the evidence thins."""
+    photos = len(np.unique(train.photo))
+    return config.l2 * max(1.0, config.anchor_photos / max(photos, 1)) if config.anchor_photos else config.l2
 
 
 APERTURE_COPY_RANGE = (1.4, 22.0)  # the apertures lenses for larger sensors offer
@@ -188,6 +202,8 @@ def train_heads(spec: ModelSpec, train: FeatureSet, val: FeatureSet, config: Hea
                for d in (train, val)]
     optimiser = torch.optim.AdamW([p for p in heads.parameters() if p.requires_grad],
                                   lr=config.lr, weight_decay=0.0)
+    anchor = copy.deepcopy(init) if init is not None and config.anchor_photos else None
+    strength = anchor_strength(train, config) if anchor is not None else config.l2
     best = {name: (float("inf"), 0, _state(heads, name)) for name in TARGETS}
     # epochs and patience count full-batch steps: with k steps a pass, a k-th as many passes
     steps = -(-len(train.features) // batch_rows)
@@ -198,7 +214,7 @@ def train_heads(spec: ModelSpec, train: FeatureSet, val: FeatureSet, config: Hea
         heads.train()
         for batch in _batches(tensors[0], steps):
             optimiser.zero_grad()
-            (sum(losses(heads, batch)) + config.l2 * penalty(heads)).backward()
+            (sum(losses(heads, batch)) + strength * penalty(heads, anchor)).backward()
             optimiser.step()
         heads.eval()
         with torch.no_grad():

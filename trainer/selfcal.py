@@ -19,7 +19,7 @@ from pathlib import Path
 from ..atomic import replace as replace_file
 from ..atomic import write_temp
 from ..config import state_dir, train_cache_dir, user_models_dir
-from ..errors import TrainError
+from ..errors import TrainError, UnreadablePhotos
 from ..infer import Predictor
 from ..lenses import LensResolver
 from ..modelspec import ModelSpec
@@ -35,7 +35,10 @@ from .split import copy_key, shot_id
 from .train import (FinetuneConfig, Fitted, Prepared, Progress, TrainConfig, data_summary, evaluate_file, fit, heads_only,
                     inference_inputs, learned, prepare_data, scored_info, truths)
 
-MIN_PHOTOS = 30
+MIN_PHOTOS = 15
+# Below this many labeled photos an adaptation is pulled toward the model it starts from
+# (heads.anchor_strength): fifteen photos nudge it, a hundred may move it.
+ANCHOR_PHOTOS = 60
 FINETUNE_BLOCKS = 2  # --finetune trains the last two MBConv blocks and the head conv
 
 
@@ -97,7 +100,7 @@ def self_calibrate(options: SelfCalOptions, found: Harvest, scratch: Path | None
     config = TrainConfig(input_size=spec.input_size, backbone=_variant(spec), members=head_members(base_path),
                          dof_units=spec.dof_units, prior_pool={t: spec.prior_pool.get(t, "linear") for t in ("fnumber", "focal35")},
                          class_shift=tuple(spec.class_shift),
-                         heads=HeadConfig(epochs=options.epochs, lr=5e-4, patience=30),
+                         heads=HeadConfig(epochs=options.epochs, lr=5e-4, patience=30, anchor_photos=ANCHOR_PHOTOS),
                          finetune=FinetuneConfig(blocks=FINETUNE_BLOCKS if options.finetune else 0))
     started = time.time()
     state_dir().mkdir(parents=True, exist_ok=True)
@@ -166,7 +169,11 @@ def _adapt(found: Harvest, base_path: Path, spec: ModelSpec, config: TrainConfig
     """
     extractor, init = _start_from(base_path, spec, config, cache)
     backbone = base_backbone(base_path, spec, config.backbone)
-    data = prepare_data(found.photos, config, extractor, cache, progress, partial=found.partial, seen=seen)
+    try:
+        data = prepare_data(found.photos, config, extractor, cache, progress, partial=found.partial, seen=seen)
+    except UnreadablePhotos as exc:  # named by the caller; the others' features are cached by now
+        found.drop(exc.failures)
+        data = prepare_data(found.photos, config, extractor, cache, progress, partial=found.partial, seen=seen)
     if not (data.val and data.test):
         if seen and not data.test:
             raise TrainError(f"every labeled photo here is one {base_path.name} learned from, so none is left to test "
