@@ -35,14 +35,14 @@ SHOWN = (("fnumber", "within_one_stop"), ("fnumber", "mape"), ("fnumber", "brier
          ("focal35", "auc"), ("focal35", "ece"))
 
 
-def written(result: dict, photos: list) -> str:
-    """What --write-exif would write at its default threshold, and how much of it is right."""
+def written(result: dict, photos: list, threshold: float = DEFAULT_MIN_CONFIDENCE) -> str:
+    """What --write-exif would write at this threshold, and how much of it is right."""
     f_est, f_conf, l_est, l_conf = result["predictions"]
     f_true = np.asarray([p.fnumber for p in photos])
     l_true = np.asarray([p.focal35 for p in photos])
-    f_go, l_go = f_conf >= DEFAULT_MIN_CONFIDENCE, l_conf >= DEFAULT_MIN_CONFIDENCE
+    f_go, l_go = f_conf >= threshold, l_conf >= threshold
     f_hit, l_hit = ONE_STOP.hits(f_est, f_true), WITHIN_20_PERCENT.hits(l_est, l_true)
-    return (f"written at {DEFAULT_MIN_CONFIDENCE}: FNumber {int(f_go.sum())} ({int((f_go & f_hit).sum())} within a stop), "
+    return (f"written at {threshold}: FNumber {int(f_go.sum())} ({int((f_go & f_hit).sum())} within a stop), "
             f"focal {int(l_go.sum())} ({int((l_go & l_hit).sum())} within 20%)")
 
 
@@ -60,11 +60,14 @@ def by_sensor(result: dict, photos: list, small: float) -> str:
     return "focal by sensor: " + "; ".join(parts)
 
 
-def report(name: str, model: Path, photos: list, learned: list, bodies: bool = False) -> None:
+def report(name: str, model: Path, photos: list, learned: list, bodies: bool = False,
+           thresholds: tuple[float, ...] = ()) -> None:
     result = evaluate_file(model, photos, learned)
     figures = " ".join(f"{t[:5]} {k} {result['model'][t][k]:.3g}" for t, k in SHOWN)
     print(f"  {model.name} [{name}, n={len(photos)}]: {figures}")
     print(f"    {written(result, photos)}; per body {body_means(result['per_body'])}")
+    for threshold in thresholds:
+        print(f"    {written(result, photos, threshold)}")
     small = Predictor(model, "cpu").spec.prior["crop_bounds"][-1]
     print(f"    {by_sensor(result, photos, small)}", flush=True)
     for body, row in sorted(result["per_body"].items()) if bodies else ():
@@ -77,6 +80,8 @@ def main() -> None:
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("models", type=Path, nargs="+")
     parser.add_argument("--per-body", action="store_true", help="also each body's hit rates")
+    parser.add_argument("--thresholds", type=float, nargs="*", default=(),
+                        help="also what --write-exif would write at these minimum confidences")
     args = parser.parse_args()
     train = harvest(index_paths(args.data_dir, "train")).photos
     dev = harvest(index_paths(args.data_dir, "dev-only")).photos
@@ -84,8 +89,8 @@ def main() -> None:
     test = [p for p in train if not any(shot_id(p) in s for s in seen)]
     for model, learned_shots in zip(args.models, seen):
         learned = [p for p in train if shot_id(p) in learned_shots]
-        report("test", model, test, learned, args.per_body)
-        report("dev-only", model, dev, learned, args.per_body)
+        report("test", model, test, learned, args.per_body, tuple(args.thresholds))
+        report("dev-only", model, dev, learned, args.per_body, tuple(args.thresholds))
 
 
 if __name__ == "__main__":
