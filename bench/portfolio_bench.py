@@ -31,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -197,8 +198,9 @@ def table(title: str, groups: dict[str, list[tuple[Truth, dict]]], const_f: floa
 def run_library(lib: Path, home: Path, train: bool, model: list[str]) -> dict[tuple[str, str], dict]:
     db = home / "phototag.db"
     if train:
+        started = time.monotonic()
         said = phototag("train", str(lib), "--db", str(db), *model, home=home, check=False).strip().splitlines()
-        print("  " + (said[-1] if said else ""))
+        print(f"  train: {time.monotonic() - started:.0f} s: " + (said[-1] if said else ""))
         model = []  # scan uses what train installed, or the starting model it kept
     phototag("scan", str(lib), "--db", str(db), "--workers", "2", *model, home=home)
     return estimates(db, home)

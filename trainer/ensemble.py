@@ -21,7 +21,7 @@ from ..modelspec import ModelSpec
 from . import prior as label_prior
 from .features import FeatureSet
 from .heads import HeadEnsemble, Heads, logits, train_heads
-from .split import folds, shot_key
+from .split import body_folds, folds, shot_key
 from .train import CalibrationSet, Prepared, TrainConfig
 
 Init = Heads | HeadEnsemble | None
@@ -33,7 +33,11 @@ def pool(data: Prepared) -> list[int]:
 
 
 def fold_list(data: Prepared, config: TrainConfig, k: int) -> list[list[int]]:
-    return [f for f in folds(data.photos, pool(data), k, config.seed) if f]
+    """The members' folds: each member stops early on its fold, and the calibration rows are
+    each fold predicted by the members that never saw it; with calibration_groups "body" a
+    fold holds whole bodies (split.body_folds), else whole shots."""
+    dealt = (body_folds if config.calibration_groups == "body" else folds)(data.photos, pool(data), k, config.seed)
+    return [f for f in dealt if f]
 
 
 def member_inits(init: Init, k: int) -> list[Heads | None]:

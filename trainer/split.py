@@ -16,6 +16,7 @@ from collections.abc import Sequence, Set
 
 import numpy as np
 
+from ..camera import UNKNOWN_BODY
 from ..modelspec import AUX_FEATURES
 from .harvest import LabeledPhoto
 
@@ -85,6 +86,23 @@ def split(photos: Sequence[LabeledPhoto], fractions: tuple[float, float, float] 
 def folds(photos: Sequence[LabeledPhoto], indices: Sequence[int], k: int, seed: int = 0) -> list[list[int]]:
     """k equal, label-balanced folds of these photos, copies of one shot in one fold."""
     return partition(photos, indices, (1.0 / k,) * k, seed)
+
+
+def body_folds(photos: Sequence[LabeledPhoto], indices: Sequence[int], k: int, seed: int = 0) -> list[list[int]]:
+    """k folds that each hold whole bodies, so a fold's predictions come from heads that never
+    saw its cameras, as a user's camera will be to the shipped model. The largest bodies go
+    first, each to the fold with the fewest photos; photos of an unknown body are dealt by
+    shot (folds) onto the smallest folds."""
+    bodies: dict[str, list[int]] = defaultdict(list)
+    unknown = []
+    for index in indices:
+        (unknown if photos[index].body == UNKNOWN_BODY else bodies[photos[index].body]).append(index)
+    parts: list[list[int]] = [[] for _ in range(k)]
+    for body in sorted(bodies, key=lambda b: (-len(bodies[b]), _unit(seed, b))):
+        min(parts, key=len).extend(bodies[body])
+    for share in sorted(folds(photos, unknown, k, seed) if unknown else [], key=len, reverse=True):
+        min(parts, key=len).extend(share)
+    return [sorted(part) for part in parts]
 
 
 def partition(photos: Sequence[LabeledPhoto], indices: Sequence[int], fractions: Sequence[float],

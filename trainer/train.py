@@ -55,7 +55,9 @@ class TrainConfig:
     fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
     seed: int = 0
     calibration_folds: int = 4  # out-of-fold training predictions join validation in calibration; 0: validation only
-    calibration_groups: str = "shot"  # what each fold holds out whole: "shot" (copies of one photo) or "body"
+    # what each calibration fold (and an ensemble member's stopping fold) holds out whole: "shot"
+    # (copies of one photo) or "body" (every photo of a camera: predictions for unseen bodies)
+    calibration_groups: str = "shot"
     label_prior: bool = True  # mix the sensor-size label prior in where calibration says it helps (prior.py)
     # how each target's prior joins the model (modelspec.PRIOR_POOLS): geometric for focal
     # length, where on the dev-only photos the mixture's estimate slid off the phones' one
