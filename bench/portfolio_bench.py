@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -132,48 +132,51 @@ def has_neighbour(t: Truth, labeled: list[Truth]) -> bool:
 
 
 @dataclass
-class Scores:
-    """Hits and written counts for one group of photos."""
+class Tally:
+    """One target's counts over a group of photos."""
 
     n: int = 0
-    f_hit: int = 0
-    f_const: int = 0
-    l_n: int = 0
-    l_hit: int = 0
-    l_const: int = 0
+    hit: int = 0
+    const: int = 0
     conf: float = 0.0
-    l_conf: float = 0.0
-    f_written: int = 0
-    f_written_right: int = 0
-    l_written: int = 0
-    l_written_right: int = 0
+    written: int = 0
+    written_right: int = 0
+
+    def add(self, hit: bool, const_hit: bool, confidence: float, threshold: float) -> None:
+        self.n += 1
+        self.hit += hit
+        self.const += const_hit
+        self.conf += confidence
+        if confidence >= threshold:
+            self.written += 1
+            self.written_right += hit
+
+    def columns(self) -> str:
+        return (f"{_pct(self.hit, self.n)} {_pct(self.const, self.n)} {self.conf / max(self.n, 1):5.2f} "
+                f"{self.written:4d} {_pct(self.written_right, self.written)}")
+
+
+def _pct(a: int, b: int) -> str:
+    return f"{100 * a / b:4.0f}%" if b else "   - "
+
+
+@dataclass
+class Scores:
+    """FNumber and focal-length tallies for one group of photos."""
+
+    f: Tally = field(default_factory=Tally)
+    l: Tally = field(default_factory=Tally)
 
     def add(self, t: Truth, est: dict, const_f: float, const_l: float, threshold: float) -> None:
-        self.n += 1
-        hit = bool(ONE_STOP.hits(est["fnumber"], t.fnumber))
-        self.f_hit += hit
-        self.f_const += bool(ONE_STOP.hits(const_f, t.fnumber))
-        self.conf += est["fnumber_confidence"]
-        if est["fnumber_confidence"] >= threshold:
-            self.f_written += 1
-            self.f_written_right += hit
+        self.f.add(bool(ONE_STOP.hits(est["fnumber"], t.fnumber)), bool(ONE_STOP.hits(const_f, t.fnumber)),
+                   est["fnumber_confidence"], threshold)
         if t.focal35 and est.get("focal_length_35mm"):
-            self.l_n += 1
-            l_hit = bool(WITHIN_20_PERCENT.hits(est["focal_length_35mm"], t.focal35))
-            self.l_hit += l_hit
-            self.l_const += bool(WITHIN_20_PERCENT.hits(const_l, t.focal35))
-            self.l_conf += est["focal_length_confidence"] or 0.0
-            if (est["focal_length_confidence"] or 0.0) >= threshold:
-                self.l_written += 1
-                self.l_written_right += l_hit
+            self.l.add(bool(WITHIN_20_PERCENT.hits(est["focal_length_35mm"], t.focal35)),
+                       bool(WITHIN_20_PERCENT.hits(const_l, t.focal35)), est["focal_length_confidence"] or 0.0,
+                       threshold)
 
     def line(self, label: str) -> str:
-        def pct(a: int, b: int) -> str:
-            return f"{100 * a / b:4.0f}%" if b else "   - "
-        return (f"{label[:34]:34s} {self.n:4d} {pct(self.f_hit, self.n)} {pct(self.f_const, self.n)} "
-                f"{self.conf / max(self.n, 1):5.2f} {self.f_written:4d} {pct(self.f_written_right, self.f_written)}  "
-                f"{pct(self.l_hit, self.l_n)} {pct(self.l_const, self.l_n)} {self.l_conf / max(self.l_n, 1):5.2f} "
-                f"{self.l_written:4d} {pct(self.l_written_right, self.l_written)}")
+        return f"{label[:34]:34s} {self.f.n:4d} {self.f.columns()}  {self.l.columns()}"
 
 
 HEADER = (f"{'photographer':34s} {'n':>4s} {'f1st':>5s} {'const':>5s} {'conf':>5s} {'wr':>4s} {'right':>5s}  "

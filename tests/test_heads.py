@@ -132,7 +132,7 @@ def test_adapting_on_few_photos_shrinks_toward_the_starting_heads():
 
     def moved(config: HeadConfig) -> float:
         heads, _ = train_heads(spec, few, val, config, init=start)
-        return sum(float(((getattr(heads, n).weight - getattr(start, n).weight) ** 2).sum())
+        return sum(float(((getattr(heads, n).weight - getattr(start, n).weight) ** 2).sum().detach())
                    for n in ("fnumber", "focal35", "ev100"))
 
     plain = HeadConfig(epochs=60, patience=60, dropout=0.0)

@@ -198,7 +198,9 @@ def markdown(name: str, info: dict) -> str:
         *([] if info.get("base_model") else [
             "Mostly phones and compact cameras; interchangeable-lens bodies are a minority, so expect "
             "weak estimates for fast primes and long lenses. Train on your own library with "
-            "`phototag train PATH` to adapt it."]), "",
+            "`phototag train PATH` to adapt it.", "",
+            "How it does on DSLR and mirrorless photographers it never learned from, alone and with "
+            "their libraries' labeled photos: `docs/accuracy.md` (`bench/portfolio_bench.py`)."]), "",
         "Training photos per body: " + ", ".join(f"{b} ({n})" for b, n in data["train_bodies"].items()), "",
         f"## Held-out test figures (n = {info['test']['n']})", "",
         "Small test split: differences of a few points are noise."
