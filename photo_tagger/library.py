@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from .camera import body_name
+from .estimate import point_and_confidence  # the rule the model's own estimates use
 from .tolerance import ONE_STOP
 
 SIGMA_0 = 0.5  # EV: the same scene seconds apart (metering, recomposing)
@@ -67,19 +68,21 @@ class Evidence:
     ev_sigma: float | None = None
     neighbours: int = 0
     nearest_gap_s: float | None = None
-    habits: np.ndarray | None = None  # log2 N of the body's labeled photos
+    # the body's labeled apertures, each smoothed over the model's bins and summed (habit_kernel)
+    habit_counts: np.ndarray | None = None
+    habit_photos: int = 0
 
     @property
     def empty(self) -> bool:
-        return self.ev_mean is None and (self.habits is None or len(self.habits) == 0)
+        return self.ev_mean is None and not self.habit_photos
 
     def describe(self) -> str:
         parts = ["model"]
         if self.ev_mean is not None:
             parts.append(f"{self.neighbours} neighbour{'s' * (self.neighbours != 1)} "
                          f"from {_gap_text(self.nearest_gap_s or 0.0)}")
-        if self.habits is not None and len(self.habits):
-            parts.append(f"habits of {len(self.habits)} photo{'s' * (len(self.habits) != 1)}")
+        if self.habit_photos:
+            parts.append(f"habits of {self.habit_photos} photo{'s' * (self.habit_photos != 1)}")
         return " + ".join(parts)
 
 
@@ -123,27 +126,28 @@ class _Body:
     paths: tuple[str, ...]
     taken: np.ndarray
     ev: np.ndarray
-    log2_fnumber: np.ndarray
+    kernel: np.ndarray  # [bins, photos]: each photo's aperture smoothed over the bins
+    habit_total: np.ndarray  # kernel summed over the photos: once per body, not per estimate
     flash: np.ndarray
 
     @classmethod
-    def of(cls, found: list[Exposure]) -> _Body:
+    def of(cls, found: list[Exposure], bins: np.ndarray) -> _Body:
         found = sorted(found, key=lambda e: (math.isnan(e.taken), e.taken))
+        kernel = habit_kernel(bins, np.log2([e.fnumber for e in found]))
         return cls(tuple(e.path for e in found), np.asarray([e.taken for e in found]),
-                   np.asarray([e.ev for e in found]), np.log2([e.fnumber for e in found]),
-                   np.asarray([e.flash for e in found], dtype=bool))
+                   np.asarray([e.ev for e in found]), kernel, kernel.sum(1), np.asarray([e.flash for e in found], dtype=bool))
 
 
 class Library:
     """The labeled photos of one database, by body, in time order."""
 
-    def __init__(self, by_body: Mapping[str, list[Exposure]]) -> None:
-        self.bodies = {body: _Body.of(found) for body, found in by_body.items() if found}
-        self._index = {path: i for b in self.bodies.values() for i, path in enumerate(b.paths)}
+    def __init__(self, by_body: Mapping[str, list[Exposure]], bins: np.ndarray) -> None:
+        self.bodies = {body: _Body.of(found, bins) for body, found in by_body.items() if found}
+        self._index = {path: (name, i) for name, b in self.bodies.items() for i, path in enumerate(b.paths)}
 
     @classmethod
-    def from_rows(cls, rows: Iterable[Mapping[str, Any]]) -> Library:
-        """From the store's labeled rows (Store.labeled_exposures)."""
+    def from_rows(cls, rows: Iterable[Mapping[str, Any]], bins: np.ndarray) -> Library:
+        """From the store's labeled rows (Store.labeled_exposures), for a model's FNumber bins."""
         by_body: dict[str, list[Exposure]] = defaultdict(list)
         for row in rows:
             n, t, iso = row["exif_fnumber"], row["exif_exposure_time"], row["exif_iso"]
@@ -153,27 +157,31 @@ class Library:
             ev = float(scene_ev(n, t, iso, row["exif_exposure_bias"], row["exif_exposure_program"]))
             by_body[body_name(row["camera_make"], row["camera_model"])].append(
                 Exposure(row["path"], taken if taken is not None else math.nan, ev, n, bool(row["exif_flash_fired"])))
-        return cls(by_body)
+        return cls(by_body, bins)
 
     def evidence(self, row: Mapping[str, Any]) -> Evidence:
         """The neighbours' light and the body's habits for one photo's row. A labeled photo
         estimated to check the model (`scan --all`) is left out of its own evidence."""
-        body = self.bodies.get(body_name(row["camera_make"], row["camera_model"]))
+        name = body_name(row["camera_make"], row["camera_model"])
+        body = self.bodies.get(name)
         if body is None:
             return Evidence()
-        own = self._index.get(row["path"]) if row["path"] in body.paths else None
+        where = self._index.get(row["path"])  # a labeled photo checked with scan --all
+        own = where[1] if where is not None and where[0] == name else None
         keep = np.ones(len(body.paths), dtype=bool)
+        counts = body.habit_total
         if own is not None:
             keep[own] = False
-        habits = body.log2_fnumber[keep] if keep.any() else None
+            counts = counts - body.kernel[:, own]
+        habits = {"habit_counts": counts, "habit_photos": int(keep.sum())}
         taken = parse_taken(row["taken_at"])
         if row["exif_flash_fired"] or taken is None:
-            return Evidence(habits=habits)
+            return Evidence(**habits)
         lo, hi = np.searchsorted(body.taken, [taken - MAX_GAP_S, taken + MAX_GAP_S], side="right")
         window = [i for i in range(max(lo - 1, 0), hi) if keep[i] and not body.flash[i]
                   and abs(body.taken[i] - taken) <= MAX_GAP_S]
         if not window:
-            return Evidence(habits=habits)
+            return Evidence(**habits)
         gaps = np.abs(body.taken[window] - taken)
         nearest = np.argsort(gaps, kind="stable")[:NEIGHBOURS]
         gaps, evs = gaps[nearest], body.ev[window][nearest]
@@ -186,7 +194,7 @@ class Library:
         sigma = math.sqrt(max(0.75 * float(sigmas.min()), math.sqrt(1.0 / weights.sum())) ** 2 + spread)
         if row.get("exif_exposure_program") == MANUAL_PROGRAM:
             sigma += MANUAL_EXTRA
-        return Evidence(mean, sigma, len(gaps), float(gaps[0]), habits)
+        return Evidence(mean, sigma, len(gaps), float(gaps[0]), **habits)
 
 
 def gap_sigma(gap_s: float) -> float:
@@ -216,21 +224,24 @@ def neighbour_likelihood(bins: np.ndarray, row: Mapping[str, Any], evidence: Evi
             + OUTLIER_SHARE * _gauss(evs, evidence.ev_mean, OUTLIER_SIGMA))
 
 
-def habit_prior(bins: np.ndarray, habits: np.ndarray) -> np.ndarray:
-    """The body's apertures as a smoothed histogram over the bins, shrunk toward flat by
-    HABIT_PSEUDO_COUNT: five photos at f/1.4 suggest, fifty insist."""
-    logs = np.log2(bins)
-    kernel = np.exp(-0.5 * ((logs[:, None] - habits[None, :]) / HABIT_BANDWIDTH) ** 2)
-    kernel /= kernel.sum(0, keepdims=True)
-    counts = kernel.sum(1)
-    return (counts + HABIT_PSEUDO_COUNT / len(bins)) / (len(habits) + HABIT_PSEUDO_COUNT)
+def habit_kernel(bins: np.ndarray, log2_fnumbers: np.ndarray) -> np.ndarray:
+    """[bins, photos]: each labeled aperture spread over the bins by HABIT_BANDWIDTH (columns sum to 1)."""
+    kernel = np.exp(-0.5 * ((np.log2(bins)[:, None] - log2_fnumbers[None, :]) / HABIT_BANDWIDTH) ** 2)
+    return kernel / kernel.sum(0, keepdims=True)
+
+
+def habit_prior(counts: np.ndarray, photos: int) -> np.ndarray:
+    """The body's apertures as a smoothed histogram over the bins (summed habit_kernel
+    columns), shrunk toward flat by HABIT_PSEUDO_COUNT: five photos at f/1.4 suggest, fifty
+    insist."""
+    return (counts + HABIT_PSEUDO_COUNT / len(counts)) / (photos + HABIT_PSEUDO_COUNT)
 
 
 def posterior(bins: np.ndarray, model: np.ndarray, row: Mapping[str, Any], evidence: Evidence) -> np.ndarray:
     """The model's distribution weighed with the library's evidence (the product of the three)."""
     log_post = MODEL_WEIGHT * np.log(np.maximum(model, 1e-12))
-    if evidence.habits is not None and len(evidence.habits):
-        log_post += np.log(habit_prior(bins, evidence.habits))
+    if evidence.habit_photos and evidence.habit_counts is not None:
+        log_post += np.log(habit_prior(evidence.habit_counts, evidence.habit_photos))
     if evidence.ev_mean is not None:
         log_post += np.log(np.maximum(neighbour_likelihood(bins, row, evidence), 1e-300))
     post = np.exp(log_post - log_post.max())
@@ -240,8 +251,6 @@ def posterior(bins: np.ndarray, model: np.ndarray, row: Mapping[str, Any], evide
 def refine(bins: np.ndarray, model: np.ndarray, row: Mapping[str, Any], evidence: Evidence) -> tuple[float, float]:
     """(FNumber, confidence): the aperture whose one-stop window holds the most posterior
     mass, and that mass, the chance the true aperture is within a stop of it."""
-    from .estimate import point_and_confidence  # the same rule the model's own estimates use
-
     post = posterior(bins, model, row, evidence)
     value, mass = point_and_confidence(post[None, :], bins, ONE_STOP)
     return float(value[0]), float(mass[0])
@@ -258,7 +267,7 @@ def decode_probs(blob: bytes) -> np.ndarray:
 def refine_library(store: Any, bins: np.ndarray) -> int:
     """Weigh every unwritten estimate in the store with its library's evidence; returns how
     many estimates the library moved or sharpened. Cheap: no pixels, no model run."""
-    library = Library.from_rows(store.labeled_exposures())
+    library = Library.from_rows(store.labeled_exposures(), bins)
     updates = []
     for row in store.refinable():
         model = decode_probs(row["model_fnumber_probs"])

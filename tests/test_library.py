@@ -7,11 +7,12 @@ import math
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pyexiv2
 import pytest
 
 from helpers import rows, run
-from photo_tagger.library import Library, gap_sigma, habit_prior, scene_ev
+from photo_tagger.library import Library, gap_sigma, habit_kernel, habit_prior, scene_ev
 from photo_tagger.metadata import read_metadata
 from photo_tagger.registry import SHIPPED_MODEL, shipped_models
 from photo_tagger.tolerance import ONE_STOP
@@ -23,6 +24,7 @@ LENS_TAGS = ("Exif.Photo.FNumber", "Exif.Photo.FocalLength", "Exif.Photo.Apertur
              "Exif.Photo.MaxApertureValue", "Exif.Photo.LensModel", "Exif.Photo.LensSpecification",
              "Exif.Photo.LensSerialNumber")
 
+BINS = np.asarray([2 ** (k / 6) for k in range(31)])
 pytestmark = pytest.mark.skipif(not PHOTO.is_file(), reason="needs ../shared/data")
 
 
@@ -147,7 +149,8 @@ def _row(**values: object) -> dict[str, object]:
 
 def test_the_neighbours_spread_grows_with_the_gap_and_in_manual_mode():
     assert gap_sigma(0) < gap_sigma(60) < gap_sigma(900) < gap_sigma(3600)
-    library = Library.from_rows([_row(path="a.jpg"), _row(path="b.jpg", taken_at="2020-12-13T09:00:00", exif_fnumber=1.4)])
+    library = Library.from_rows([_row(path="a.jpg"), _row(path="b.jpg", taken_at="2020-12-13T09:00:00", exif_fnumber=1.4)],
+                                BINS)
     near = library.evidence(_row(taken_at="2020-12-13T10:48:31"))
     far = library.evidence(_row(taken_at="2020-12-13T12:00:00"))
     manual = library.evidence(_row(taken_at="2020-12-13T10:48:31", exif_exposure_program=1))
@@ -156,16 +159,17 @@ def test_the_neighbours_spread_grows_with_the_gap_and_in_manual_mode():
     assert near.nearest_gap_s == 60.0
     # beyond three hours the light says nothing; habits still count
     late = library.evidence(_row(taken_at="2020-12-14T10:47:31"))
-    assert late.ev_mean is None and late.habits is not None and len(late.habits) == 2
+    assert late.ev_mean is None and late.habit_photos == 2
+    # a labeled photo checked with scan --all is not its own habit
+    assert library.evidence(_row(path="a.jpg", taken_at="2020-12-14T10:47:31")).habit_photos == 1
     # another body's photos are not this one's neighbours
     assert library.evidence(_row(camera_model="Canon EOS R6")).empty
 
 
 def test_habits_count_for_more_the_more_photos_show_them():
-    import numpy as np
-    bins = np.asarray([2 ** (k / 6) for k in range(31)])
-    few = habit_prior(bins, np.log2([1.4] * 3))
-    many = habit_prior(bins, np.log2([1.4] * 60))
+    bins = BINS
+    few = habit_prior(habit_kernel(bins, np.log2([1.4] * 3)).sum(1), 3)
+    many = habit_prior(habit_kernel(bins, np.log2([1.4] * 60)).sum(1), 60)
     at = int(np.abs(bins - 1.4).argmin())
     assert few.sum() == pytest.approx(1.0) and many.sum() == pytest.approx(1.0)
     assert few[at] < many[at]
