@@ -16,6 +16,10 @@ Printed per photographer and pooled, each beside the constant (the portfolio's m
 - selfcal: the same libraries of photographers with >= 30 photos, `phototag train LIB` then
   `phototag scan LIB` (skip with --no-selfcal);
 - neighbours: the library photos with a labeled photo by the same body within 15 minutes.
+Focal length is scored as written: the real focal length (the 35 mm-equivalent estimate over
+the crop factor phototag resolved) against the FocalLength the camera recorded, on the photos
+whose crop factor is known. (35 mm-equivalent truths from resized web exports' focal-plane
+tags would count a 400 mm shot cropped to a third as 1200 mm.)
 Columns: n, FNumber within one stop (and the constant's), focal within 20% (and the
 constant's), mean FNumber confidence, and at the default --min-confidence: how many FNumber
 values would be written and how many of those are right (the same for focal length).
@@ -62,7 +66,7 @@ class Truth:
     who: str
     name: str
     fnumber: float
-    focal35: float | None
+    focal: float | None  # FocalLength as recorded, mm: the value a write would put in the file
     body: str
     taken: datetime | None
 
@@ -84,8 +88,8 @@ def strip(folder: Path) -> None:
 
 
 def truths(portfolio: Path) -> dict[tuple[str, str], Truth]:
-    out = subprocess.run(["exiftool", "-q", "-json", "-r", "-n", "-FNumber", "-FocalLengthIn35mmFormat",
-                          "-FocalLength", "-ScaleFactor35efl", "-Make", "-Model", "-SerialNumber",
+    out = subprocess.run(["exiftool", "-q", "-json", "-r", "-n", "-FNumber", "-FocalLength", "-Make", "-Model",
+                          "-SerialNumber",
                           "-DateTimeOriginal", str(portfolio)], capture_output=True, text=True, check=True)
     found = {}
     for row in json.loads(out.stdout):
@@ -94,16 +98,14 @@ def truths(portfolio: Path) -> dict[tuple[str, str], Truth]:
             fnumber = float(row["FNumber"])
         except (KeyError, TypeError, ValueError):
             continue
-        focal35 = _number(row.get("FocalLengthIn35mmFormat"))
-        if not focal35 and _number(row.get("FocalLength")) and _number(row.get("ScaleFactor35efl")):
-            focal35 = _number(row["FocalLength"]) * _number(row["ScaleFactor35efl"])  # type: ignore[operator]
+        focal = _number(row.get("FocalLength"))
         taken = None
         try:
             taken = datetime.strptime(str(row.get("DateTimeOriginal")), "%Y:%m:%d %H:%M:%S")
         except ValueError:
             pass
         body = f"{row.get('Make')} {row.get('Model')} {row.get('SerialNumber') or ''}"
-        found[(path.parent.name, path.name)] = Truth(path.parent.name, path.name, fnumber, focal35 or None, body, taken)
+        found[(path.parent.name, path.name)] = Truth(path.parent.name, path.name, fnumber, focal or None, body, taken)
     return found
 
 
@@ -170,9 +172,9 @@ class Scores:
     def add(self, t: Truth, est: dict, const_f: float, const_l: float, threshold: float) -> None:
         self.f.add(bool(ONE_STOP.hits(est["fnumber"], t.fnumber)), bool(ONE_STOP.hits(const_f, t.fnumber)),
                    est["fnumber_confidence"], threshold)
-        if t.focal35 and est.get("focal_length_35mm"):
-            self.l.add(bool(WITHIN_20_PERCENT.hits(est["focal_length_35mm"], t.focal35)),
-                       bool(WITHIN_20_PERCENT.hits(const_l, t.focal35)), est["focal_length_confidence"] or 0.0,
+        if t.focal and est.get("focal_length"):  # the real focal length, as written (crop factor known)
+            self.l.add(bool(WITHIN_20_PERCENT.hits(est["focal_length"], t.focal)),
+                       bool(WITHIN_20_PERCENT.hits(const_l, t.focal)), est["focal_length_confidence"] or 0.0,
                        threshold)
 
     def line(self, label: str) -> str:
@@ -224,9 +226,9 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     truth = truths(portfolio)
     const_f = float(np.median([t.fnumber for t in truth.values()]))
-    const_l = float(np.median([t.focal35 for t in truth.values() if t.focal35]))
+    const_l = float(np.median([t.focal for t in truth.values() if t.focal]))
     print(f"{len(truth)} photos by {len({t.who for t in truth.values()})} photographers; "
-          f"constant: f/{const_f:g}, {const_l:g} mm (35 mm equivalent)")
+          f"constant: f/{const_f:g}, {const_l:g} mm")
     model = ["--model", str(args.model.resolve())] if args.model else []
 
     # the starter alone: every photo stripped

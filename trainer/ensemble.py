@@ -21,7 +21,7 @@ from ..modelspec import ModelSpec
 from . import prior as label_prior
 from .features import FeatureSet
 from .heads import HeadEnsemble, Heads, logits, train_heads
-from .split import body_folds, folds, shot_key
+from .split import body_folds, folds, session_folds, shot_key
 from .train import CalibrationSet, Prepared, TrainConfig
 
 Init = Heads | HeadEnsemble | None
@@ -34,10 +34,13 @@ def pool(data: Prepared) -> list[int]:
 
 def fold_list(data: Prepared, config: TrainConfig, k: int) -> list[list[int]]:
     """The members' folds: each member stops early on its fold, and the calibration rows are
-    each fold predicted by the members that never saw it; with calibration_groups "body" a
-    fold holds whole bodies (split.body_folds), else whole shots."""
-    dealt = (body_folds if config.calibration_groups == "body" else folds)(data.photos, pool(data), k, config.seed)
-    return [f for f in dealt if f]
+    each fold predicted by the members that never saw it. A fold holds whole shots, or with
+    calibration_groups "body" whole bodies, with "session" a body's whole days (split.py)."""
+    deal = {"body": body_folds, "session": session_folds}.get(config.calibration_groups, folds)
+    dealt = [f for f in deal(data.photos, pool(data), k, config.seed) if f]
+    if len(dealt) < k:  # fewer bodies or days than members: hold out shots instead
+        dealt = [f for f in folds(data.photos, pool(data), k, config.seed) if f]
+    return dealt
 
 
 def member_inits(init: Init, k: int) -> list[Heads | None]:

@@ -50,6 +50,7 @@ class LabeledPhoto:
     ev100: float | None
     aux: np.ndarray
     focal: float = math.nan  # FocalLength as recorded (mm): known whether or not the crop factor is
+    day: str | None = None  # the day it was taken (DateTimeOriginal): one session, for calibration folds
 
     @property
     def partial(self) -> bool:
@@ -120,6 +121,7 @@ def label(result: Analysed, harvest: Harvest, lenses: LensResolver | None = None
         ev100=ev100(meta.fnumber, meta.exposure_time, meta.iso),
         aux=aux_vector(meta, result.crop),
         focal=float(meta.focal_length),
+        day=(meta.date_taken or "")[:10] or None,
     )
 
 

@@ -97,7 +97,10 @@ def self_calibrate(options: SelfCalOptions, found: Harvest, scratch: Path | None
                          "are needed to learn from and still hold some out for testing")
     base_path = options.base_model or default_model().path
     spec = Predictor(base_path, "cpu").spec
+    # calibrated on folds that hold out whole days: one outing's shots look alike, and seen
+    # together they made an adapted model's confidences look better than a new outing's
     config = TrainConfig(input_size=spec.input_size, backbone=_variant(spec), members=head_members(base_path),
+                         calibration_groups="session",
                          dof_units=spec.dof_units, prior_pool={t: spec.prior_pool.get(t, "linear") for t in ("fnumber", "focal35")},
                          class_shift=tuple(spec.class_shift),
                          heads=HeadConfig(epochs=options.epochs, lr=5e-4, patience=30, anchor_photos=ANCHOR_PHOTOS),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import defaultdict
-from collections.abc import Sequence, Set
+from collections.abc import Callable, Sequence, Set
 
 import numpy as np
 
@@ -90,17 +90,30 @@ def folds(photos: Sequence[LabeledPhoto], indices: Sequence[int], k: int, seed: 
 
 def body_folds(photos: Sequence[LabeledPhoto], indices: Sequence[int], k: int, seed: int = 0) -> list[list[int]]:
     """k folds that each hold whole bodies, so a fold's predictions come from heads that never
-    saw its cameras, as a user's camera will be to the shipped model. The largest bodies go
-    first, each to the fold with the fewest photos; photos of an unknown body are dealt by
-    shot (folds) onto the smallest folds."""
-    bodies: dict[str, list[int]] = defaultdict(list)
-    unknown = []
+    saw its cameras, as a user's camera will be to the shipped model."""
+    return group_folds(photos, indices, k, seed, lambda p: None if p.body == UNKNOWN_BODY else p.body)
+
+
+def session_folds(photos: Sequence[LabeledPhoto], indices: Sequence[int], k: int, seed: int = 0) -> list[list[int]]:
+    """k folds that each hold whole sessions (a body's photos of one day): within one
+    photographer's library, shots of one outing look alike, and heads that saw the outing
+    would make its other photos look easier than a new outing's."""
+    return group_folds(photos, indices, k, seed, lambda p: None if p.day is None else f"{p.body} {p.day}")
+
+
+def group_folds(photos: Sequence[LabeledPhoto], indices: Sequence[int], k: int, seed: int,
+                group: Callable[[LabeledPhoto], str | None]) -> list[list[int]]:
+    """k folds that each hold whole groups. The largest groups go first, each to the fold with
+    the fewest photos; photos without a group are dealt by shot (folds) onto the smallest."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    loose = []
     for index in indices:
-        (unknown if photos[index].body == UNKNOWN_BODY else bodies[photos[index].body]).append(index)
+        name = group(photos[index])
+        (loose if name is None else groups[name]).append(index)
     parts: list[list[int]] = [[] for _ in range(k)]
-    for body in sorted(bodies, key=lambda b: (-len(bodies[b]), _unit(seed, b))):
-        min(parts, key=len).extend(bodies[body])
-    for share in sorted(folds(photos, unknown, k, seed) if unknown else [], key=len, reverse=True):
+    for name in sorted(groups, key=lambda g: (-len(groups[g]), _unit(seed, g))):
+        min(parts, key=len).extend(groups[name])
+    for share in sorted(folds(photos, loose, k, seed) if loose else [], key=len, reverse=True):
         min(parts, key=len).extend(share)
     return [sorted(part) for part in parts]
 

@@ -56,7 +56,8 @@ class TrainConfig:
     seed: int = 0
     calibration_folds: int = 4  # out-of-fold training predictions join validation in calibration; 0: validation only
     # what each calibration fold (and an ensemble member's stopping fold) holds out whole: "shot"
-    # (copies of one photo) or "body" (every photo of a camera: predictions for unseen bodies)
+    # (copies of one photo), "body" (every photo of a camera: predictions for unseen bodies) or,
+    # "session" (a body's photos of one day: predictions for a new outing)
     calibration_groups: str = "shot"
     label_prior: bool = True  # mix the sensor-size label prior in where calibration says it helps (prior.py)
     # how each target's prior joins the model (modelspec.PRIOR_POOLS): geometric for focal
@@ -211,11 +212,14 @@ def calibration_set(data: Prepared, base: ModelSpec, config: TrainConfig,
 
 def calibration_group(photo: LabeledPhoto, by: str) -> tuple:
     """What one fold holds out whole. "body" makes calibration see bodies it was not trained
-    on, as a shipped model will; photos of an unknown body fall back to their shot."""
-    if by not in ("shot", "body"):
-        raise ValueError(f"calibration_groups must be 'shot' or 'body', not {by!r}")
+    on, as a shipped model will; "session" a body's days it was not trained on, as a
+    library's next outing will be. Photos of an unknown body or day fall back to their shot."""
+    if by not in ("shot", "body", "session"):
+        raise ValueError(f"calibration_groups must be 'shot', 'body' or 'session', not {by!r}")
     if by == "body" and photo.body != UNKNOWN_BODY:
         return ("body", photo.body)
+    if by == "session" and photo.day is not None:
+        return ("session", photo.body, photo.day)
     return copy_key(photo)
 
 
