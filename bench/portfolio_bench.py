@@ -15,7 +15,8 @@ Printed per photographer and pooled, each beside the constant (the portfolio's m
   aperture habits), scored on the stripped 40%;
 - selfcal: the same libraries of photographers with >= 30 photos, `phototag train LIB` then
   `phototag scan LIB` (skip with --no-selfcal);
-- neighbours: the library photos with a labeled photo by the same body within 15 minutes.
+- neighbours: the library photos with a labeled photo by the same body within 15 minutes;
+- after the starter's table, its scene-brightness estimate (EV100) against the truth.
 Focal length is scored as written: the real focal length (the 35 mm-equivalent estimate over
 the crop factor phototag resolved) against the FocalLength the camera recorded, on the photos
 whose crop factor is known. (35 mm-equivalent truths from resized web exports' focal-plane
@@ -32,6 +33,7 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -200,6 +202,25 @@ def table(title: str, groups: dict[str, list[tuple[Truth, dict]]], const_f: floa
     return pooled
 
 
+def ev_line(db: Path, truth: dict[tuple[str, str], Truth]) -> str:
+    """The model's scene brightness (EV100 from the pixels, exposure time and ISO) against the
+    true one, log2(N^2/t) - log2(ISO/100), on photos whose flash did not fire."""
+    conn = sqlite3.connect(db)
+    got, true = [], []
+    for path, ev, t, iso, flash in conn.execute(
+            "SELECT path, ev100, exif_exposure_time, exif_iso, exif_flash_fired FROM photos "
+            "WHERE status = 'predicted' AND ev100 IS NOT NULL AND exif_exposure_time > 0 AND exif_iso > 0"):
+        key = (Path(path).parent.name, Path(path).name)
+        if key in truth and not flash:
+            got.append(ev)
+            true.append(np.log2(truth[key].fnumber ** 2 / t) - np.log2(iso / 100))
+    conn.close()
+    g, e = np.asarray(got), np.asarray(true)
+    return (f"EV100 from the pixels ({len(g)} photos without flash): within 1 EV {np.mean(np.abs(g - e) <= 1):.0%}, "
+            f"mean error {np.mean(g - e):+.2f} EV, correlation {np.corrcoef(g, e)[0, 1]:.2f}, "
+            f"spread {g.std():.1f} EV (truth {e.std():.1f})")
+
+
 def run_library(lib: Path, home: Path, train: bool, model: list[str]) -> dict[tuple[str, str], dict]:
     db = home / "phototag.db"
     if train:
@@ -244,6 +265,7 @@ def main() -> None:
         if key in found:
             groups[t.who].append((t, found[key]))
     table("starter alone, every photo stripped", groups, const_f, const_l, args.threshold)
+    print(ev_line(home / "phototag.db", truth))
 
     library: dict[str, list[tuple[Truth, dict]]] = defaultdict(list)
     selfcal: dict[str, list[tuple[Truth, dict]]] = defaultdict(list)
