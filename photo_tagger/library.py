@@ -32,6 +32,7 @@ import numpy as np
 
 from .camera import body_name
 from .estimate import point_and_confidence  # the rule the model's own estimates use
+from .store import Store
 from .tolerance import ONE_STOP
 
 SIGMA_0 = 0.5  # EV: the same scene seconds apart (metering, recomposing)
@@ -175,8 +176,8 @@ class Library:
             counts = counts - body.kernel[:, own]
         habits = {"habit_counts": counts, "habit_photos": int(keep.sum())}
         taken = parse_taken(row["taken_at"])
-        if row["exif_flash_fired"] or taken is None:
-            return Evidence(**habits)
+        if row["exif_flash_fired"] or taken is None or not (row["exif_exposure_time"] and row["exif_iso"]):
+            return Evidence(**habits)  # no light to measure, or none that the equation links to N
         lo, hi = np.searchsorted(body.taken, [taken - MAX_GAP_S, taken + MAX_GAP_S], side="right")
         window = [i for i in range(max(lo - 1, 0), hi) if keep[i] and not body.flash[i]
                   and abs(body.taken[i] - taken) <= MAX_GAP_S]
@@ -264,7 +265,7 @@ def decode_probs(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype="<f4").astype(np.float64)
 
 
-def refine_library(store: Any, bins: np.ndarray) -> int:
+def refine_library(store: Store, bins: np.ndarray) -> int:
     """Weigh every unwritten estimate in the store with its library's evidence; returns how
     many estimates the library moved or sharpened. Cheap: no pixels, no model run."""
     library = Library.from_rows(store.labeled_exposures(), bins)
@@ -273,7 +274,7 @@ def refine_library(store: Any, bins: np.ndarray) -> int:
         model = decode_probs(row["model_fnumber_probs"])
         if len(model) != len(bins):
             continue  # kept by another model's bins; the next scan with it redoes the photo
-        evidence = library.evidence(row) if row["exif_exposure_time"] and row["exif_iso"] else Evidence()
+        evidence = library.evidence(row)
         if evidence.empty:
             value, confidence, source = row["model_fnumber"], row["model_fnumber_confidence"], "model"
         else:

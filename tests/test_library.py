@@ -28,7 +28,7 @@ BINS = np.asarray([2 ** (k / 6) for k in range(31)])
 pytestmark = pytest.mark.skipif(not PHOTO.is_file(), reason="needs ../shared/data")
 
 
-def copy(dest: Path, manual: bool = False, **tags: str) -> Path:
+def copy(dest: Path, manual: bool = False, **tags: str | None) -> Path:
     """PHOTO copied to dest with tags changed; manual removes the lens's records."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(PHOTO, dest)  # not its mode: shared/ is read-only
@@ -114,10 +114,13 @@ def test_a_flash_photo_takes_no_neighbour_light_and_flash_lit_neighbours_teach_n
     copy(lib / "flash.jpg", manual=True, ExposureTime="1/2000", Flash="1", DateTimeOriginal="2020:12:13 10:48:31")
     copy(lib / "flash-lit.jpg", Flash="1", DateTimeOriginal="2020:12:13 10:49:00")
     copy(lib / "after.jpg", manual=True, ExposureTime="1/2000", DateTimeOriginal="2020:12:13 10:49:01")
+    copy(lib / "no-time.jpg", manual=True, ExposureTime=None, DateTimeOriginal="2020:12:13 10:48:00")
     db = tmp_path / "t.db"
     scan(lib, db)
     got = rows(db)
     assert got["flash.jpg"]["fnumber_source"] == "model + habits of 2 photos"
+    # no exposure time: nothing links the light to its aperture, but the habits still count
+    assert got["no-time.jpg"]["fnumber_source"] == "model + habits of 2 photos"
     # the nearest labeled photo (1 s) was flash-lit: the neighbour is the one 90 s before
     assert got["after.jpg"]["fnumber_source"] == "model + 1 neighbour from 90 s + habits of 2 photos"
 
