@@ -169,17 +169,13 @@ class Library:
             return Evidence()
         where = self._index.get(row["path"])  # a labeled photo checked with scan --all
         own = where[1] if where is not None and where[0] == name else None
-        keep = np.ones(len(body.paths), dtype=bool)
-        counts = body.habit_total
-        if own is not None:
-            keep[own] = False
-            counts = counts - body.kernel[:, own]
-        habits = {"habit_counts": counts, "habit_photos": int(keep.sum())}
+        counts = body.habit_total if own is None else body.habit_total - body.kernel[:, own]
+        habits = {"habit_counts": counts, "habit_photos": len(body.paths) - (own is not None)}
         taken = parse_taken(row["taken_at"])
         if row["exif_flash_fired"] or taken is None or not (row["exif_exposure_time"] and row["exif_iso"]):
             return Evidence(**habits)  # no light to measure, or none that the equation links to N
         lo, hi = np.searchsorted(body.taken, [taken - MAX_GAP_S, taken + MAX_GAP_S], side="right")
-        window = [i for i in range(max(lo - 1, 0), hi) if keep[i] and not body.flash[i]
+        window = [i for i in range(max(lo - 1, 0), hi) if i != own and not body.flash[i]
                   and abs(body.taken[i] - taken) <= MAX_GAP_S]
         if not window:
             return Evidence(**habits)

@@ -31,10 +31,14 @@ def _bin_label(value: float, edges: tuple[float, ...], fmt: str) -> str:
     return "?"
 
 
+def _bin_order(edges: tuple[float, ...], fmt: str) -> list[str]:
+    """Every bin's label, lowest first."""
+    return [_bin_label(e - 1e-9, edges, fmt) for e in edges] + [_bin_label(edges[-1], edges, fmt)]
+
+
 def _ordered(counts: Counter[str], edges: tuple[float, ...], fmt: str) -> dict[str, int]:
     """A histogram's non-empty bins, lowest first."""
-    order = [_bin_label(e - 1e-9, edges, fmt) for e in edges] + [_bin_label(edges[-1], edges, fmt)]
-    return {label: counts[label] for label in order if counts[label]}
+    return {label: counts[label] for label in _bin_order(edges, fmt) if counts[label]}
 
 
 HISTOGRAMS = {  # summary key: (row column, bin edges, label format)
@@ -69,10 +73,9 @@ class _Reliability:
         row[2] += right
 
     def result(self) -> list[dict[str, Any]]:
-        order = [_bin_label(e - 1e-9, CONFIDENCE_EDGES, "{:.1f}") for e in CONFIDENCE_EDGES]
-        order.append(_bin_label(CONFIDENCE_EDGES[-1], CONFIDENCE_EDGES, "{:.1f}"))
         return [{"confidence": label, "photos": int(n), "mean_confidence": round(c / n, 3), "right": round(k / n, 3)}
-                for label in order if label in self.bins for n, c, k in [self.bins[label]]]
+                for label in _bin_order(CONFIDENCE_EDGES, "{:.1f}") if label in self.bins
+                for n, c, k in [self.bins[label]]]
 
 
 class _Accuracy:
