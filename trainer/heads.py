@@ -202,7 +202,7 @@ def train_heads(spec: ModelSpec, train: FeatureSet, val: FeatureSet, config: Hea
                for d in (train, val)]
     optimiser = torch.optim.AdamW([p for p in heads.parameters() if p.requires_grad],
                                   lr=config.lr, weight_decay=0.0)
-    anchor = copy.deepcopy(init) if init is not None and config.anchor_photos else None
+    anchor = init if config.anchor_photos else None  # never trained: `heads` is its copy
     strength = anchor_strength(train, config) if anchor is not None else config.l2
     best = {name: (float("inf"), 0, _state(heads, name)) for name in TARGETS}
     # epochs and patience count full-batch steps: with k steps a pass, a k-th as many passes
