@@ -15,7 +15,7 @@ import numpy as np
 from .camera import CropFactor, resolve_crop_factor
 from .errors import MetadataError, PhototagError, UnreadableImage
 from .lenses import LensResolver
-from .metadata import PhotoMetadata, read_metadata
+from .metadata import PhotoMetadata, read_metadata, with_sidecars
 from .modelspec import ModelSpec
 from .preprocess import aux_vector, decode, probe_size, resize_for_model
 
@@ -57,6 +57,7 @@ def analyse(task: Task, spec: ModelSpec, crops: Mapping[str, float] | None = Non
     try:
         with open(task.path, "rb") as handle:
             data, complete, meta = read_file_metadata(handle)
+            meta = with_sidecars(meta, task.path)
             width, height = meta.pixel_width, meta.pixel_height
             if not (width and height):
                 width, height = probe_size(data)  # the header is almost always in the head

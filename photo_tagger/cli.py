@@ -95,6 +95,7 @@ def scan(paths: tuple[str, ...], db_path: Path | None, model_path: Path | None, 
         write_options = _write_opts(paths, min_confidence, sidecar, keep_mtime)
         with _errors_to_exit(), _open_store(db_path) as store:
             written = _run_write_stage(store, write_options, dry_run, summary.run_id)
+            store.check_same_file()
         _finish_write(written, write_options)
 
 
@@ -164,6 +165,7 @@ def write(paths: tuple[str, ...], db_path: Path | None, min_confidence: float | 
         summary = _run_write_stage(store, options, dry_run, run_id)
         if run_id:
             store.finish_run(run_id, summary.as_dict())
+        store.check_same_file()  # before the summary claims anything `undo` relies on
     _finish_write(summary, options)
 
 
@@ -235,6 +237,7 @@ def undo(paths: tuple[str, ...], db_path: Path | None, run_id: int | None) -> No
         raise click.UsageError("give either --run ID or PATHS")
     with _errors_to_exit(), _open_store(db_path) as store:
         summary = undo_writes(store, run_id, tuple(paths))
+        store.check_same_file()
     for path, reason in summary.errors:
         click.echo(f"error: {path}: {reason}", err=True)
     click.echo(_undo_line(summary))

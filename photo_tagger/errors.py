@@ -29,6 +29,10 @@ class DatabaseError(PhototagError):
     """The state database is unusable (wrong schema, newer version, corrupt)."""
 
 
+class StoreError(DatabaseError):
+    """The database failed under a run (disk full, damaged page, deleted or replaced)."""
+
+
 class MetadataWriteError(PhototagError):
     """Estimates could not be written into a file (or its sidecar); the original is untouched."""
 

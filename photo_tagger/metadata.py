@@ -5,13 +5,17 @@ pyexiv2 is not thread-safe, so this runs in worker processes, one file at a time
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
+import os
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 from .errors import MetadataError
-from .xmp import NAMESPACE, PREFIX
+from .xmplenient import properties
+from .xmp import AUX_LENS, NAMESPACE, PREFIX, XMP_TWINS, estimated_tags, sidecar_candidates
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +30,17 @@ def quiet_exiv2() -> None:
 
         pyexiv2.set_log_level(4)  # 4 = mute
         _QUIET = True
+
+
+def read_exif_text(image: Any) -> dict[str, str]:
+    """An open pyexiv2 image's EXIF as text. Text tags should be ASCII, but old cameras and
+    Windows tools wrote Latin-1 (an Artist of b'\\xa9 Jos\\xe9'): where UTF-8 fails, Latin-1,
+    which decodes any byte, so one odd tag never hides a photo. Only reading decodes: a
+    write leaves the tags it does not set as the bytes they were."""
+    try:
+        return dict(image.read_exif())
+    except UnicodeDecodeError:
+        return dict(image.read_exif(encoding="latin-1"))
 
 
 @dataclass(frozen=True)
@@ -139,9 +154,10 @@ def read_metadata(data: bytes) -> PhotoMetadata:
     quiet_exiv2()
     try:
         with pyexiv2.ImageData(data) as image:
-            exif = image.read_exif()
+            exif = read_exif_text(image)
             if NAMESPACE.encode() in data:
-                estimated = str(image.read_xmp().get(f"Xmp.{PREFIX}.EstimatedTags", ""))
+                xmp = properties(data, image.read_xmp())  # where the XMP Toolkit fails, leniently
+                estimated = str(xmp.get(f"Xmp.{PREFIX}.EstimatedTags", ""))
                 exif = {k: v for k, v in exif.items() if k.rsplit(".", 1)[-1] not in estimated.split(",")}
     except (RuntimeError, UnicodeDecodeError, ValueError) as exc:
         if "unknown image type" in str(exc):
@@ -153,3 +169,49 @@ def read_metadata(data: bytes) -> PhotoMetadata:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+SIDECAR_READ_LIMIT = 16 * 1024 * 1024  # an XMP sidecar is kilobytes; a bigger .xmp is not one
+
+
+def with_sidecars(meta: PhotoMetadata, photo: str) -> PhotoMetadata:
+    """meta with what the photo's XMP sidecars record (photo.ext.xmp from darktable and
+    digiKam, photo.xmp from Lightroom and Capture One) where the file itself is silent: a
+    FNumber the user set in Lightroom is the photo's own, never a thing to estimate. Values
+    phototag wrote there (its EstimatedTags mark) do not count; an unreadable sidecar is
+    passed over here (the write reads it again and refuses to contradict what it cannot read)."""
+    for candidate in sidecar_candidates(photo):
+        own = _sidecar_values(_sidecar_xmp(candidate))
+        lens = own.get("LensModel")
+        meta = dataclasses.replace(
+            meta,
+            fnumber=meta.fnumber or _positive(own.get("FNumber")),
+            focal_length=meta.focal_length or _positive(own.get("FocalLength")),
+            lens_model=meta.lens_model or _text(lens if isinstance(lens, str) else None),
+        )
+    return meta
+
+
+def _sidecar_values(xmp: dict[str, Any]) -> dict[str, Any]:
+    """A sidecar's lens values by EXIF name (aux:Lens standing in for LensModel), less those
+    phototag wrote there."""
+    ours = estimated_tags(xmp)
+    found = {name: xmp.get(XMP_TWINS[f"Exif.Photo.{name}"])
+             for name in ("FNumber", "FocalLength", "LensModel") if name not in ours}
+    if "LensModel" not in ours and not found.get("LensModel"):
+        found["LensModel"] = xmp.get(AUX_LENS)
+    return found
+
+
+def _sidecar_xmp(path: str) -> dict[str, Any]:
+    """A sidecar's XMP; {} where there is none or it cannot be read."""
+    import pyexiv2
+
+    quiet_exiv2()
+    try:
+        if not os.path.isfile(path) or os.path.getsize(path) > SIDECAR_READ_LIMIT:
+            return {}
+        with open(path, "rb") as handle, pyexiv2.ImageData(handle.read()) as image:
+            return dict(image.read_xmp())
+    except (OSError, RuntimeError, UnicodeDecodeError, ValueError):
+        return {}

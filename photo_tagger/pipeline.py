@@ -59,6 +59,8 @@ class ScanSummary:
     provider: str = ""
     model_version: str = ""
     run_id: int = 0
+    # the folders (or files) scanned, absolute: a write through a symlink must stay inside them (links.py)
+    roots: tuple[str, ...] = ()
     errors: list[tuple[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
@@ -101,7 +103,8 @@ class Scan:
         self.resolver = resolver or LensBook(store).resolver(options.lens)  # loaded once per scan
         self.lens_setup = self.resolver.fingerprint()
         self.progress = progress or (lambda n: None)
-        self.summary = ScanSummary(provider=predictor.provider, model_version=predictor.spec.model_version)
+        self.summary = ScanSummary(provider=predictor.provider, model_version=predictor.spec.model_version,
+                                   roots=tuple(os.path.abspath(path) for path in options.paths))
         self._pending: list[PhotoRecord] = []
         self._batch: list[Analysed] = []
 

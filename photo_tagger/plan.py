@@ -16,6 +16,7 @@ from typing import Any
 from .lenses import Lens
 from .metadata import parse_number
 from .xmp import (
+    FOCAL_35MM,
     AUX_LENS,
     AUX_LENS_RECORDS,
     FNUMBER,
@@ -34,6 +35,7 @@ from .xmp import (
 ALREADY = "already written"
 EXIF_VERSION = "Exif.Photo.ExifVersion"
 LENS_EXIF_VERSION = "0230"  # EXIF 2.3 introduced LensMake, LensModel and LensSpecification
+FOCAL_35MM_EXIF_VERSION = "0220"  # and EXIF 2.2 FocalLengthIn35mmFilm
 
 
 def value_reasons(row: dict[str, Any], min_confidence: float) -> dict[str, str]:
@@ -127,7 +129,7 @@ def without_present(est: Estimate, exif: dict[str, str], xmp: dict[str, Any]) ->
     ours = estimated_tags(xmp)
     present = {
         key for key in (FNUMBER, FOCAL_LENGTH)
-        if key.rsplit(".", 1)[1] not in ours and (_nonzero(exif.get(key)) or _nonzero(xmp.get(XMP_TWINS[key])))
+        if key.rsplit(".", 1)[1] not in ours and (_nonzero(exif.get(key)) or _recorded(xmp.get(XMP_TWINS[key])))
     }
     fnumber = None if FNUMBER in present else est.fnumber
     focal = None if FOCAL_LENGTH in present else est.focal_length
@@ -167,6 +169,17 @@ def _says_something(part: str) -> bool:
     if parse_number(part) is not None:
         return _nonzero(part)
     return any(ch.isalpha() or ch in "123456789" for ch in part)
+
+
+def _recorded(value: Any) -> bool:
+    """An XMP value that is a positive number, or text that is not a number at all: a tool's
+    own wording of the value ('f/2,0', as GIMP copies EXIF into XMP) still records one, and
+    phototag must not write a second beside it."""
+    if not isinstance(value, str) or not value.strip():
+        return False
+    if re.fullmatch(r"\s*[\d.]+(/[\d.]+)?\s*", value):  # a number: 0 and 0/0 count as missing
+        return _nonzero(value)
+    return True
 
 
 def _nonzero(value: Any) -> bool:
@@ -212,6 +225,16 @@ def exif_version_update(exif: dict[str, str], written: dict[str, str]) -> dict[s
     if version is None or version >= LENS_EXIF_VERSION:
         return {}
     return {EXIF_VERSION: " ".join(str(ord(c)) for c in LENS_EXIF_VERSION)}
+
+
+def within_version(exif: dict[str, str], want: dict[str, Any]) -> dict[str, Any]:
+    """want without FocalLengthIn35mmFilm where the file declares an EXIF version before 2.2
+    and nothing raises it: a strict reader (`exiftool -validate`) rejects the tag there. The
+    value still goes into XMP. The version is raised only for a lens the user declared."""
+    version = exif_version(want.get(EXIF_VERSION) or exif.get(EXIF_VERSION))
+    if FOCAL_35MM in want and version is not None and version < FOCAL_35MM_EXIF_VERSION:
+        return {key: value for key, value in want.items() if key != FOCAL_35MM}
+    return want
 
 
 def exif_version(raw: str | None) -> str | None:

@@ -16,7 +16,8 @@ from typing import Any
 
 import sqlite_utils
 
-from .errors import DatabaseError
+from .dbfile import check_file, check_tables, guarded, identity, store_error
+from .errors import DatabaseError, StoreError
 from .records import COLUMNS, PhotoRecord
 
 BUSY_TIMEOUT_MS = 60_000
@@ -101,8 +102,36 @@ def _m5_library_evidence(db: sqlite_utils.Database) -> None:
     db["photos"].create_index(["camera_model", "taken_at"])
 
 
+def _m6_undo_journal(db: sqlite_utils.Database) -> None:
+    """The hash an undo in progress (state 'undoing') will leave, so the next run can tell
+    from the file whether a killed undo reached it (settle_pending)."""
+    db["writes"].add_column("undo_hash", str)
+
+
 MIGRATIONS: Sequence[Callable[[sqlite_utils.Database], None]] = (
-    _m1_initial, _m2_writes, _m3_lenses, _m4_chipped_lenses, _m5_library_evidence)
+    _m1_initial, _m2_writes, _m3_lenses, _m4_chipped_lenses, _m5_library_evidence, _m6_undo_journal)
+
+# A write in effect whose file is the one a scan read: the file the write left, or (a scan
+# running beside `write`, its row saved after the write) the file the write replaced.
+_LEFT = "w.size_after = excluded.size AND w.mtime_after = excluded.mtime_ns"
+_REPLACED = ("w.method = 'exif' AND w.size_before = excluded.size AND w.mtime_before = excluded.mtime_ns "
+             "AND NOT (w.size_after IS w.size_before AND w.mtime_after IS w.mtime_before) "
+             "AND datetime(w.written_at) >= datetime(excluded.scanned_at, '-60 seconds')")
+
+
+def _in_effect_on(condition: str) -> str:
+    return (f"EXISTS (SELECT 1 FROM writes w WHERE w.path = excluded.path AND w.state = 'done' "
+            f"AND w.undone_at IS NULL AND ({condition}))")
+
+
+# The written flag survives a scan of the same file with the same model and lens: a new
+# model or lens clears it, so `write` writes the new values. The writes table is the truth.
+_SAME_FILE = f"w.method = 'sidecar' OR ({_LEFT}) OR ({_REPLACED})"
+_KEEP_WRITTEN = (f"CASE WHEN {_in_effect_on(_SAME_FILE)} "
+                 "AND photos.model_version IS excluded.model_version AND photos.lens_setup IS excluded.lens_setup "
+                 "THEN photos.written ELSE 0 END")
+# a row read from the file a write then replaced keeps the size and mtime the write left
+_KEEP_STAT = f"CASE WHEN {_in_effect_on(_REPLACED)} THEN photos.{{0}} ELSE excluded.{{0}} END"
 
 
 @dataclass(frozen=True)
@@ -125,10 +154,12 @@ class Store:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        check_file(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            check_tables(conn, self.path)
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
         except (OSError, sqlite3.Error) as exc:
@@ -136,6 +167,15 @@ class Store:
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
         self._migrate()
+        self.identity = identity(self.path)
+
+    def check_same_file(self) -> None:
+        """Raise StoreError when the database file was deleted or replaced since it was
+        opened: what this run recorded went into a file nobody will read again."""
+        if identity(self.path) != self.identity:
+            raise StoreError(
+                f"the database {self.path} was deleted or replaced while phototag ran: this run's record "
+                "of what it wrote is lost with it, so `phototag undo` cannot restore those files")
 
     def close(self) -> None:
         self.conn.close()
@@ -162,19 +202,24 @@ class Store:
             self.conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             self.conn.execute("ROLLBACK") if self.conn.in_transaction else None
+            if "full" in str(exc) or "I/O" in str(exc):
+                raise store_error(self.path, exc) from exc
             raise DatabaseError(f"the database {self.path} is unusable: {exc}") from exc
         except DatabaseError:
             self.conn.execute("ROLLBACK")
             raise
 
+    @guarded
     def schema_version(self) -> int:
         return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
 
+    @guarded
     def known(self) -> dict[str, Known]:
         """Every file's size, mtime, status and model version, for the unchanged check."""
         rows = self.conn.execute("SELECT path, size, mtime_ns, status, model_version, lens_setup FROM photos")
         return {row[0]: Known(*row[1:]) for row in rows}
 
+    @guarded
     def save(self, records: Sequence[PhotoRecord]) -> None:
         """Upsert a batch in one transaction: an interrupted scan loses at most this batch."""
         if not records:
@@ -182,14 +227,17 @@ class Store:
         names = ", ".join(COLUMNS)
         marks = ", ".join("?" for _ in COLUMNS)
         updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c != "path")
+        updates = updates.replace("size = excluded.size", "size = " + _KEEP_STAT.format("size")).replace(
+            "mtime_ns = excluded.mtime_ns", "mtime_ns = " + _KEEP_STAT.format("mtime_ns"))
         sql = (
             f"INSERT INTO photos ({names}, written) VALUES ({marks}, 0) "
-            f"ON CONFLICT(path) DO UPDATE SET {updates}, written = 0"
+            f"ON CONFLICT(path) DO UPDATE SET {updates}, written = {_KEEP_WRITTEN}"
         )
         rows = [tuple(getattr(r, c) for c in COLUMNS) for r in records]
         with self._write():
             self.conn.executemany(sql, rows)
 
+    @guarded
     def labeled_exposures(self) -> Iterator[dict[str, Any]]:
         """The photos whose own EXIF holds the exposure triangle: what the library teaches."""
         yield from self.db.query(
@@ -197,6 +245,7 @@ class Store:
             "exif_exposure_bias, exif_flash_fired, exif_exposure_program FROM photos WHERE status = 'has_exif' "
             "AND exif_fnumber > 0 AND exif_exposure_time > 0 AND exif_iso > 0")
 
+    @guarded
     def refinable(self) -> Iterator[dict[str, Any]]:
         """Estimates the library may still sharpen: the model's distribution is kept, no lens
         was declared (its own rules apply), and nothing was written into the file yet; with
@@ -208,6 +257,7 @@ class Store:
             "AND written = 0 AND lens_name IS NULL "
             "AND model_fnumber_probs IS NOT NULL")
 
+    @guarded
     def save_fnumbers(self, updates: Sequence[tuple[float, float, str, str]]) -> None:
         """(fnumber, confidence, source, path) for estimates not yet written, in one transaction."""
         if not updates:
@@ -217,6 +267,7 @@ class Store:
                 "UPDATE photos SET fnumber = ?, fnumber_confidence = ?, fnumber_source = ? "
                 "WHERE path = ? AND written = 0", updates)
 
+    @guarded
     def start_run(self, command: str, model_version: str | None, model_path: str | None, provider: str | None) -> int:
         with self._write():
             cursor = self.conn.execute(
@@ -226,6 +277,7 @@ class Store:
             )
         return int(cursor.lastrowid or 0)
 
+    @guarded
     def finish_run(self, run_id: int, summary: dict[str, Any]) -> None:
         with self._write():
             self.conn.execute(
@@ -233,15 +285,18 @@ class Store:
                 (now(), json.dumps(summary), run_id),
             )
 
+    @guarded
     def rows(self) -> Iterator[dict[str, Any]]:
         """Every photo row, in path order (streamed, not collected)."""
         yield from self.db.query("SELECT * FROM photos ORDER BY path")
 
+    @guarded
     def runs(self) -> list[dict[str, Any]]:
         return list(self.db.query("SELECT * FROM runs ORDER BY id"))
 
     # --- writes: what `write` put into files, for `undo` (see writeback.py) ------------
 
+    @guarded
     def predicted_paths(self) -> list[tuple[str, bytes | None]]:
         """(path, path_bytes) of the photos holding an estimate that may be written, in path
         order: names only, so a write over 200,000 photos does not hold 200,000 rows; each
@@ -249,16 +304,19 @@ class Store:
         return [(r["path"], r["path_bytes"])
                 for r in self.db.query("SELECT path, path_bytes FROM photos WHERE status = 'predicted' ORDER BY path")]
 
+    @guarded
     def photo(self, path: str) -> dict[str, Any] | None:
         """One photo's row as stored now (another process may have changed it)."""
         found = list(self.db.query("SELECT * FROM photos WHERE path = ?", [path]))
         return found[0] if found else None
 
+    @guarded
     def note_write(self, path: str, note: str | None) -> None:
         """Why a photo's estimate was held back or failed (None: nothing to say)."""
         with self._write():
             self.conn.execute("UPDATE photos SET write_note = ? WHERE path = ?", (note, path))
 
+    @guarded
     def begin_write(self, entry: dict[str, Any]) -> int:
         """Record a write before the file is replaced: a crash leaves a 'pending' row to settle."""
         columns = {**entry, "state": "pending", "written_at": now()}
@@ -268,6 +326,7 @@ class Store:
             cursor = self.conn.execute(f"INSERT INTO writes ({names}) VALUES ({marks})", tuple(columns.values()))
         return int(cursor.lastrowid or 0)
 
+    @guarded
     def finish_write(self, write_id: int, file_size: int | None = None, file_mtime_ns: int | None = None) -> None:
         """The file now holds what the write row says: mark it done and the photo written.
 
@@ -282,19 +341,46 @@ class Store:
                 self.conn.execute(
                     "UPDATE photos SET size = ?, mtime_ns = ? WHERE path = ?", (file_size, file_mtime_ns, path)
                 )
+                self.conn.execute("UPDATE writes SET size_after = ?, mtime_after = ? WHERE id = ?",
+                                  (file_size, file_mtime_ns, write_id))
 
+    @guarded
     def drop_write(self, write_id: int) -> None:
         """Forget a pending write that never reached the file."""
         with self._write():
             self.conn.execute("DELETE FROM writes WHERE id = ? AND state = 'pending'", (write_id,))
 
+    @guarded
     def pending_writes(self) -> list[dict[str, Any]]:
-        return list(self.db.query("SELECT * FROM writes WHERE state = 'pending' ORDER BY id"))
+        """Writes and undos a run began and may not have finished (a crash, a kill)."""
+        return list(self.db.query("SELECT * FROM writes WHERE state IN ('pending', 'undoing') ORDER BY id"))
 
+    @guarded
+    def write_entry(self, write_id: int) -> dict[str, Any] | None:
+        """One write's row as stored now (another process may have settled it)."""
+        found = list(self.db.query("SELECT * FROM writes WHERE id = ?", [write_id]))
+        return found[0] if found else None
+
+    @guarded
+    def begin_undo(self, write_id: int, undo_hash: str | None) -> None:
+        """Record an undo before the file is replaced: the hash the file will have after it
+        (None: the sidecar removed), so a killed undo is settled from the file."""
+        with self._write():
+            self.conn.execute("UPDATE writes SET state = 'undoing', undo_hash = ? WHERE id = ?",
+                              (undo_hash, write_id))
+
+    @guarded
+    def abandon_undo(self, write_id: int) -> None:
+        """An undo that never reached the file: the write stays in effect."""
+        with self._write():
+            self.conn.execute("UPDATE writes SET state = 'done' WHERE id = ? AND state = 'undoing'", (write_id,))
+
+    @guarded
     def active_writes(self) -> list[dict[str, Any]]:
         """Writes in effect (done, not undone), newest first: the order `undo` takes them in."""
         return list(self.db.query(f"SELECT * FROM writes WHERE {IN_EFFECT} ORDER BY id DESC"))
 
+    @guarded
     def active_write_tags(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """(photo, the tags it set) for each write in effect; the report counts values from them."""
         for path, tags in self.conn.execute(
@@ -302,11 +388,12 @@ class Store:
         ):
             yield path, json.loads(tags)
 
+    @guarded
     def mark_undone(self, write_id: int, file_size: int | None = None, file_mtime_ns: int | None = None) -> None:
         """The file is back to what it was before this write."""
         with self._write():
             path = self.conn.execute("SELECT path FROM writes WHERE id = ?", (write_id,)).fetchone()[0]
-            self.conn.execute("UPDATE writes SET undone_at = ? WHERE id = ?", (now(), write_id))
+            self.conn.execute("UPDATE writes SET undone_at = ?, state = 'done' WHERE id = ?", (now(), write_id))
             left = self.conn.execute(
                 f"SELECT COUNT(*) FROM writes WHERE path = ? AND {IN_EFFECT}", (path,)
             ).fetchone()[0]
@@ -317,6 +404,7 @@ class Store:
                     "UPDATE photos SET size = ?, mtime_ns = ? WHERE path = ?", (file_size, file_mtime_ns, path)
                 )
 
+    @guarded
     def write_counts(self) -> dict[str, Any]:
         """For the report: estimates written, undone, and held back by reason."""
         one = lambda sql: self.conn.execute(sql).fetchone()[0]  # noqa: E731
@@ -347,4 +435,15 @@ class _Transaction:
         return self.conn
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            try:
+                self.conn.execute("COMMIT")
+                return
+            except sqlite3.Error:
+                self._rollback()
+                raise
+        self._rollback()
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")

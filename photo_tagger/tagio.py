@@ -12,7 +12,10 @@ import zlib
 from typing import Any
 
 from .errors import MetadataWriteError
+from .imagedata import fingerprint
+from .metadata import read_exif_text
 from .xmp import register_namespace, same_value
+from .xmplenient import properties
 
 WHOLE_FILE_UNDO_LIMIT = 64 * 1024 * 1024  # larger non-JPEG originals: undo restores tags only
 # Pointers and offsets that move whenever a block grows: not values, never compared
@@ -29,9 +32,10 @@ def read_tags(data: bytes) -> tuple[dict[str, str], dict[str, Any]]:
     register_namespace()
     try:
         with pyexiv2.ImageData(data) as image:
-            return image.read_exif(), image.read_xmp()
+            exif, xmp = read_exif_text(image), image.read_xmp()
     except (RuntimeError, ValueError, UnicodeDecodeError) as exc:
         raise MetadataWriteError(f"its metadata cannot be read for writing ({_first_line(exc)})") from exc
+    return exif, properties(data, xmp)  # where the XMP Toolkit fails, read leniently
 
 
 def modify(data: bytes, exif: dict[str, Any], xmp: dict[str, Any]) -> bytes:
@@ -71,15 +75,51 @@ def verify(old: bytes, new: bytes, want_exif: dict[str, str], want_xmp: dict[str
 
 
 def image_data(data: bytes, path: str) -> bytes:
-    """What must never change: a JPEG's bytes after its metadata segments, else the pixels."""
+    """What must never change: a JPEG's bytes after its metadata segments; for PNG, WebP and
+    TIFF a digest of their encoded image data (imagedata.py: no pixels decoded); else the pixels."""
     if data[:2] == b"\xff\xd8":
-        return data[jpeg_image_offset(data):]
+        return jpeg_image_data(data)
+    found = fingerprint(data)
+    if found is not None:
+        return found
     import numpy as np
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as image:
         pixels = np.asarray(image)
     return pixels.tobytes() + repr((pixels.shape, pixels.dtype.str)).encode()
+
+
+def jpeg_image_data(data: bytes) -> bytes:
+    """A JPEG's image: every segment before the scan that is not APPn or COM (tables, frame
+    header), then the scan data on. Some writers put XMP after the tables, so the image is
+    not simply what follows the first metadata run."""
+    parts, at = [], 2
+    while at + 4 <= len(data) and data[at] == 0xFF:
+        marker = data[at + 1]
+        if marker == 0xFF:
+            at += 1
+            continue
+        if marker == 0xDA:
+            return b"".join(parts) + data[at:]
+        end = at + 2 + int.from_bytes(data[at + 2:at + 4], "big")
+        if not (0xE0 <= marker <= 0xEF or marker == 0xFE):
+            parts.append(data[at:end])
+        at = end
+    raise MetadataWriteError("its JPEG structure is damaged (no image data after the metadata)")
+
+
+def jpeg_scan_offset(data: bytes) -> int:
+    """Where a JPEG's scan (SOS) begins: everything before it is headers and metadata."""
+    at = 2
+    while at + 4 <= len(data) and data[at] == 0xFF:
+        if data[at + 1] == 0xFF:
+            at += 1
+            continue
+        if data[at + 1] == 0xDA:
+            return at
+        at += 2 + int.from_bytes(data[at + 2:at + 4], "big")
+    raise MetadataWriteError("its JPEG structure is damaged (no image data after the metadata)")
 
 
 def jpeg_image_offset(data: bytes) -> int:
@@ -101,12 +141,12 @@ def jpeg_image_offset(data: bytes) -> int:
 def undo_record(original: bytes) -> tuple[str, bytes | None]:
     """What `undo` needs to give back these exact bytes.
 
-    JPEG: the original metadata segments only (the image data is verified identical, so
-    original = stored header + current image data). Other formats: the whole original,
+    JPEG: the original's bytes before its scan, headers and metadata (the image data is
+    verified identical, so original = stored prefix + current scan). Other formats: the whole original,
     zlib-compressed, up to WHOLE_FILE_UNDO_LIMIT; beyond it the recorded tag values.
     """
-    if original[:2] == b"\xff\xd8":
-        return "jpeg_header", zlib.compress(original[:jpeg_image_offset(original)])
+    if original[:2] == b"\xff\xd8":  # everything before the scan: metadata may follow the tables
+        return "jpeg_prefix", zlib.compress(original[:jpeg_scan_offset(original)])
     if len(original) <= WHOLE_FILE_UNDO_LIMIT:
         return "whole", zlib.compress(original, 6)
     return "tags", None

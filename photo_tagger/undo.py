@@ -5,6 +5,11 @@ first, and only where the file's hash is still the one phototag left: a file edi
 is refused, with the reason, never overwritten. Restored files are byte-identical to the
 originals (same mtime too), except 'tags' records (non-JPEG files over the size limit),
 where the original tag values are written back.
+
+An undo is a journal like a write: the row turns 'undoing', with the hash the file will
+have, before the rename, and 'done' with its undone time after; a run killed in between
+is settled by the next from what the file holds (writeback.settle_pending). Each file is
+undone on its own: a damaged record or an unreadable file fails that file, not the run.
 """
 
 from __future__ import annotations
@@ -15,11 +20,15 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from .atomic import discard, file_hash, fsync_folder, locked, remove_stale_temps, replace, sha256, write_temp
 from .errors import MetadataWriteError, UndoRefused
+from .faults import crash_point
 from .store import Store
-from .atomic import file_hash, fsync_folder, locked, replace, sha256, write_temp
-from .tagio import jpeg_image_offset, modify
-from .writeback import selected, settle_pending
+from .tagio import jpeg_image_offset, jpeg_scan_offset, modify
+from .writeback import real_path, selected, settle_pending
+
+# what a damaged undo record raises while it is rebuilt: zlib, JSON, a cut-short header
+DAMAGED_RECORD = (zlib.error, ValueError, TypeError)
 
 
 @dataclass
@@ -37,11 +46,10 @@ def undo(store: Store, run_id: int | None = None, paths: tuple[str, ...] = ()) -
     """Undo the writes of one run, or those to photos at or under paths."""
     summary = UndoSummary()
     settle_pending(store)
-    for entry in store.active_writes():
-        if run_id is not None and entry["run_id"] != run_id:
-            continue
-        if run_id is None and not selected(entry["path"], paths):
-            continue
+    entries = [entry for entry in store.active_writes()
+               if (entry["run_id"] == run_id if run_id is not None else selected(entry["path"], paths))]
+    remove_stale_temps({os.path.dirname(os.fsdecode(entry["target"])) or "." for entry in entries})
+    for entry in entries:
         try:
             summary.tags_only += undo_one(store, entry) == "tags"
             summary.restored += 1
@@ -52,13 +60,17 @@ def undo(store: Store, run_id: int | None = None, paths: tuple[str, ...] = ()) -
             summary.failed += 1
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             summary.errors.append((entry["path"], f"it could not be restored ({reason})"))
+        except DAMAGED_RECORD as exc:
+            summary.failed += 1
+            summary.errors.append((entry["path"], f"its undo record is damaged ({type(exc).__name__}); "
+                                                  "the file was left as it is"))
     return summary
 
 
 def undo_one(store: Store, entry: dict[str, Any]) -> str:
     """Restore one write's target; returns the undo kind used."""
     target = os.fsdecode(entry["target"])
-    photo = os.fsdecode(entry["path_bytes"]) if entry["path_bytes"] else entry["path"]
+    photo = real_path(entry)
     kind = entry["undo_kind"]
     if not os.path.exists(photo):
         raise UndoRefused("the photo is gone")
@@ -72,27 +84,56 @@ def undo_one(store: Store, entry: dict[str, Any]) -> str:
         if current_hash != entry["hash_after"]:
             raise UndoRefused("it changed since phototag wrote it; your later edits are kept (nothing undone)")
         if kind == "sidecar_new":
-            os.unlink(target)
-            fsync_folder(os.path.dirname(target) or ".")
-            store.mark_undone(entry["id"])
+            _remove_sidecar(store, entry, target)
             return kind
         with open(target, "rb") as handle:
             current = handle.read()
         original = _original(entry, current)
         like = os.stat(target)
         temp = write_temp(target, original, like, entry["mtime_before"] or like.st_mtime_ns)
-        replace(temp, target)
-        info = os.stat(target)
-        if entry["method"] == "exif":
-            store.mark_undone(entry["id"], info.st_size, info.st_mtime_ns)
-        else:
-            store.mark_undone(entry["id"])
+        _replace_recorded(store, entry, temp, target, sha256(original))
         return kind
+
+
+def _remove_sidecar(store: Store, entry: dict[str, Any], target: str) -> None:
+    """Undo a sidecar phototag created: delete it, journaled like a rename."""
+    crash_point("undo:temp")
+    store.begin_undo(entry["id"], None)
+    crash_point("undo:pending")
+    os.unlink(target)
+    fsync_folder(os.path.dirname(target) or ".")
+    crash_point("undo:renamed")
+    store.mark_undone(entry["id"])
+    crash_point("undo:done")
+
+
+def _replace_recorded(store: Store, entry: dict[str, Any], temp: str, target: str, restored_hash: str) -> None:
+    """Record the undo, check the file once more, rename, record it done."""
+    crash_point("undo:temp")
+    try:
+        store.begin_undo(entry["id"], restored_hash)
+        crash_point("undo:pending")
+        if file_hash(target) != entry["hash_after"]:
+            raise UndoRefused("it changed while phototag was restoring it; your edits are kept (nothing undone)")
+        replace(temp, target)
+    except BaseException:
+        discard(temp)
+        store.abandon_undo(entry["id"])
+        raise
+    crash_point("undo:renamed")
+    info = os.stat(target)
+    if entry["method"] == "exif":
+        store.mark_undone(entry["id"], info.st_size, info.st_mtime_ns)
+    else:
+        store.mark_undone(entry["id"])
+    crash_point("undo:done")
 
 
 def _original(entry: dict[str, Any], current: bytes) -> bytes:
     kind = entry["undo_kind"]
-    if kind == "jpeg_header":
+    if kind == "jpeg_prefix":
+        original = zlib.decompress(entry["undo_blob"]) + current[jpeg_scan_offset(current):]
+    elif kind == "jpeg_header":  # older records: the metadata run before the first table
         original = zlib.decompress(entry["undo_blob"]) + current[jpeg_image_offset(current):]
     elif kind == "whole":
         original = zlib.decompress(entry["undo_blob"])

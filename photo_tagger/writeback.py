@@ -23,12 +23,16 @@ from typing import Any, Protocol
 
 from .discover import display_path
 from .errors import MetadataWriteError
+from .faults import crash_point
 from .atomic import discard, file_hash, locked, remove_stale_temps, sha256, write_temp
 from .atomic import replace as replace_file
+from .inplace import rewrite
 from .lensbook import LensBook
+from .links import SIDECAR_HINT, scan_roots, write_target
+from .sidecars import read_sidecar, sidecar_tags, sidecars_xmp
 from .lenses import Lens
 from .plan import (ALREADY, choose, exif_version_update, kept_marks, stale_lens, still_to_write,
-                   value_reasons)
+                   value_reasons, within_version, without_present)
 from .store import Store, now
 from .tagio import modify, read_tags, undo_record, verify
 from .xmp import (
@@ -93,7 +97,7 @@ class Job:
     after: bytes
     tags_before: dict[str, dict[str, Any]]
     tags_after: dict[str, dict[str, Any]]
-    undo_kind: str  # 'jpeg_header', 'whole', 'tags' or 'sidecar_new'
+    undo_kind: str  # 'jpeg_prefix', 'whole', 'tags' or 'sidecar_new' ('jpeg_header' in older records)
     undo_blob: bytes | None
     like: os.stat_result | None  # whose mode, owner and times the new file keeps
     values: tuple[str, ...] = ()  # the estimated values written (Estimate.values), for the summary
@@ -129,21 +133,27 @@ class FileWriter:
         }
         mtime = job.like.st_mtime_ns if (job.like and keep_mtime and job.method == "exif") else None
         temp = write_temp(job.target, job.after, job.like, mtime)
+        crash_point("write:temp")
         try:
             write_id = self.store.begin_write(entry)
         except BaseException:
             discard(temp)
             raise
+        crash_point("write:pending")
         try:
+            _unchanged_since_read(job.target, entry["hash_before"])
             replace_file(temp, job.target)
         except BaseException:
+            discard(temp)
             self.store.drop_write(write_id)
             raise
+        crash_point("write:renamed")
         info = os.stat(job.target)
         if job.method == "exif":
             self.store.finish_write(write_id, info.st_size, info.st_mtime_ns)
         else:
             self.store.finish_write(write_id)
+        crash_point("write:done")
 
     def note(self, path: str, note: str | None) -> None:
         self.store.note_write(path, note)
@@ -176,6 +186,7 @@ class WriteStage:
         self.options = options
         self.summary = WriteSummary(dry_run=dry_run)
         self.lenses: dict[str, Lens] = {}
+        self._roots: dict[int, tuple[str, ...]] | None = None  # each scan run's folders, read once
 
     def run(self) -> WriteSummary:
         register_namespace()
@@ -242,13 +253,24 @@ class WriteStage:
                     raise MetadataWriteError("the file is read-only; it was left untouched (use --sidecar to write beside it)")
                 with open(photo, "rb") as handle:
                     data = handle.read()
-                job = (build_sidecar_job if sidecar else build_exif_job)(row, photo, data, info, est)
+                roots = self._scan_roots(row)
+                if sidecar:
+                    job = build_sidecar_job(row, photo, data, info, est, roots)
+                else:
+                    job = build_exif_job(row, write_target(photo, roots), data, info, est)
                 if isinstance(job, str):
                     return job
                 self.writer.commit(job, self.options.keep_mtime)
                 return job
         except OSError as exc:
             raise MetadataWriteError(f"it could not be written ({_os_reason(exc)}); the original is untouched") from exc
+
+    def _scan_roots(self, row: dict[str, Any]) -> tuple[str, ...]:
+        """The folders the scan that stored this photo was given (none: scanned before they
+        were recorded); a write through a link must land inside them (links.py)."""
+        if self._roots is None:
+            self._roots = scan_roots(self.store.runs())
+        return self._roots.get(row.get("run_id") or 0, ())
 
 
 def _writable(path: str, info: os.stat_result) -> bool:
@@ -257,17 +279,22 @@ def _writable(path: str, info: os.stat_result) -> bool:
 
 
 def build_exif_job(row: dict[str, Any], photo: str, data: bytes, info: os.stat_result, est: Estimate) -> Job | str:
-    """The photo with the estimates in its EXIF and XMP, verified in memory."""
+    """The photo (photo: the file replaced, a link's target) with the estimates in its EXIF
+    and XMP, verified in memory. A sidecar of either convention that records a value makes
+    it the photo's own: the file must never say otherwise (Lightroom shows the sidecar's)."""
     exif, xmp = read_tags(data)
     remaining = still_to_write(est, exif, xmp, sidecar=False)
     if isinstance(remaining, str):
         return remaining
-    est = remaining
+    est = without_present(remaining, {}, sidecars_xmp(real_path(row)))
+    if est.empty:
+        return "its sidecar already records its lens values"
     gone_exif, gone_xmp = stale_lens(est, exif, xmp)
     want_exif = {**exif_tags(est), **gone_exif}
     want_xmp = {**xmp_tags(est, now(), kept_marks(exif, xmp, want_exif)), **gone_xmp}
     want_exif.update(exif_version_update(exif, want_exif))
-    new = modify(data, want_exif, want_xmp)
+    want_exif = within_version(exif, want_exif)
+    new = rewrite(data, want_exif, want_xmp, xmp)
     verify(data, new, want_exif, want_xmp, photo)
     undo_kind, blob = undo_record(data)
     return Job(
@@ -279,21 +306,22 @@ def build_exif_job(row: dict[str, Any], photo: str, data: bytes, info: os.stat_r
     )
 
 
-def build_sidecar_job(row: dict[str, Any], photo: str, data: bytes, info: os.stat_result, est: Estimate) -> Job | str:
-    """photo.ext.xmp with the estimates, created or updated; the photo itself is not touched."""
+def build_sidecar_job(row: dict[str, Any], photo: str, data: bytes, info: os.stat_result, est: Estimate,
+                      roots: Sequence[str] = ()) -> Job | str:
+    """photo.ext.xmp with the estimates, created or updated; the photo itself is not touched.
+    A sidecar that is a link stays one: its target is written, if inside roots (links.py)."""
     try:
         exif, xmp = read_tags(data)
     except MetadataWriteError:  # a format pyexiv2 cannot parse: the sidecars still speak for it
         exif, xmp = {}, {}
-    target = sidecar_path(photo)
+    target = write_target(sidecar_path(photo), roots, "its sidecar", SIDECAR_HINT)
     existing: bytes | None = None
     for candidate in sidecar_candidates(photo):
-        if os.path.isfile(candidate):
-            with open(candidate, "rb") as handle:
-                content = handle.read()
-            if candidate == target:
+        content = read_sidecar(candidate)
+        if content is not None:
+            if candidate == sidecar_path(photo):
                 existing = content
-            xmp = {**xmp, **read_tags(content)[1]}
+            xmp = {**xmp, **sidecar_tags(candidate, content)}
     packet_xmp = read_tags(existing)[1] if existing else {}
     remaining = still_to_write(est, exif, xmp, sidecar=True, target_xmp=packet_xmp)
     if isinstance(remaining, str):
@@ -319,22 +347,46 @@ def build_sidecar_job(row: dict[str, Any], photo: str, data: bytes, info: os.sta
     )
 
 
+def _unchanged_since_read(target: str, hash_before: str | None) -> None:
+    """The last look before the rename: an edit by another program since phototag read the
+    file (same size and mtime or not) must never be overwritten."""
+    if file_hash(target) != hash_before:
+        raise MetadataWriteError("it changed while phototag was writing; nothing was written, scan it again")
+
+
 def settle_pending(store: Store) -> int:
-    """Make the database agree with the files after a crash between record and replace."""
+    """Make the database agree with the files after a crash inside a write or an undo: each
+    journal row is settled from what the file holds, under the photo's lock, so a run still
+    working on it (holding the lock) is waited for, never overtaken."""
     settled = 0
     for entry in store.pending_writes():
-        target = os.fsdecode(entry["target"])
-        current = file_hash(target)
-        if current == entry["hash_after"]:
-            if entry["method"] == "exif":
-                info = os.stat(target)
-                store.finish_write(entry["id"], info.st_size, info.st_mtime_ns)
-            else:
-                store.finish_write(entry["id"])
-        else:  # the replace never happened (or the file changed since): nothing was written
-            store.drop_write(entry["id"])
-        settled += 1
+        photo = real_path(entry)
+        try:
+            with locked(photo):
+                settled += _settle_one(store, entry["id"])
+        except FileNotFoundError:  # the photo is gone: nothing to wait for
+            settled += _settle_one(store, entry["id"])
     return settled
+
+
+def _settle_one(store: Store, write_id: int) -> int:
+    entry = store.write_entry(write_id)  # as stored now: another run may have settled it
+    if entry is None or entry["state"] not in ("pending", "undoing"):
+        return 0
+    target = os.fsdecode(entry["target"])
+    current = file_hash(target)
+    info = os.stat(target) if current is not None and entry["method"] == "exif" else None
+    stat = (info.st_size, info.st_mtime_ns) if info else (None, None)
+    if entry["state"] == "pending":
+        if current == entry["hash_after"]:
+            store.finish_write(write_id, *stat)
+        else:  # the replace never happened (or the file changed since): nothing was written
+            store.drop_write(write_id)
+    elif current == entry["undo_hash"]:  # the undo reached the file (None: the sidecar is gone)
+        store.mark_undone(write_id, *stat)
+    else:  # it did not: the write is still in effect
+        store.abandon_undo(write_id)
+    return 1
 
 
 # --- small helpers ---------------------------------------------------------------------

@@ -222,7 +222,7 @@ def test_round_trip_write_then_undo_is_byte_identical(personal, tiny_model, tmp_
     result = scan(personal, tiny_model, db, "--write-exif", "--min-confidence", "0")
     assert "6 written" in result.output
     run_id = writes(db)[0]["run_id"]
-    assert {w["undo_kind"] for w in writes(db)} == {"jpeg_header", "whole"}
+    assert {w["undo_kind"] for w in writes(db)} == {"jpeg_prefix", "whole"}
     undone = run("undo", "--db", str(db), "--run", str(run_id))
     assert undone.exit_code == 0 and "Undo: 6 restored, 0 refused" in undone.output, undone.output
     assert snapshot(personal) == before  # bytes, mtime and mode

@@ -1,0 +1,77 @@
+"""Where each file format keeps its metadata: JPEG segments, and the one XMP packet a reader
+should see in a JPEG, TIFF, PNG, WebP or sidecar.
+
+A packet found anywhere else in the bytes (inside a thumbnail, an unknown chunk) is not the
+file's XMP, and exiftool does not read it either.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+from .tiffedit import Damaged, Unsupported, ifd0_value
+
+EXIF_HEADER = b"Exif\x00\x00"
+XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_XMP_KEYWORD = b"XML:com.adobe.xmp\x00"
+
+
+def jpeg_segments(data: bytes) -> dict[int, tuple[int, bytes]]:
+    """Each APPn and COM segment before the scan data (some writers put XMP after the
+    quantisation tables): start -> (marker, payload)."""
+    found, at = {}, 2
+    while at + 4 <= len(data) and data[at] == 0xFF:
+        marker = data[at + 1]
+        if marker == 0xFF:
+            at += 1
+            continue
+        if marker == 0xDA:  # start of scan: the metadata is behind us
+            return found
+        length = int.from_bytes(data[at + 2:at + 4], "big")
+        if 0xE0 <= marker <= 0xEF or marker == 0xFE:
+            found[at] = (marker, data[at + 4:at + 2 + length])
+        at += 2 + length
+    raise Damaged("no image data after the metadata")
+
+
+def xmp_packet(data: bytes) -> bytes | None:
+    """The file's own XMP packet, where its format keeps it; None where it has none."""
+    try:
+        if data[:2] == b"\xff\xd8":
+            return next((p[len(XMP_HEADER):] for m, p in jpeg_segments(data).values()
+                         if m == 0xE1 and p.startswith(XMP_HEADER)), None)
+        if data[:4] in (b"II*\x00", b"MM\x00*"):
+            found = ifd0_value(data, 700)
+            return found[1] if found else None
+        if data.startswith(PNG_SIGNATURE):
+            return _png_xmp(data)
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            return _riff_chunk(data, b"XMP ")
+    except (Damaged, Unsupported, struct.error, zlib.error):
+        return None
+    return data  # a sidecar, or a format phototag does not take apart: the bytes themselves
+
+
+def _png_xmp(data: bytes) -> bytes | None:
+    at = len(PNG_SIGNATURE)
+    while at + 8 <= len(data):
+        length, kind = struct.unpack_from(">I4s", data, at)
+        body = data[at + 8:at + 8 + length]
+        if kind == b"iTXt" and body.startswith(PNG_XMP_KEYWORD):
+            rest = body[len(PNG_XMP_KEYWORD):]
+            compressed, text = rest[0], rest[2:].split(b"\x00", 2)[-1]
+            return zlib.decompress(text) if compressed else text
+        at += 12 + length
+    return None
+
+
+def _riff_chunk(data: bytes, fourcc: bytes) -> bytes | None:
+    at = 12
+    while at + 8 <= len(data):
+        kind, size = data[at:at + 4], struct.unpack_from("<I", data, at + 4)[0]
+        if kind == fourcc:
+            return data[at + 8:at + 8 + size]
+        at += 8 + size + (size & 1)
+    return None
