@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -89,6 +90,51 @@ def written(db: Path) -> tuple[set[str], dict[str, str]]:
     return done, notes
 
 
+@dataclass
+class Fidelity:
+    """Per file, what the write did, as exiftool reads it (paths resolved)."""
+
+    files: list[str]
+    bare: list[str]  # files exiftool reads no aperture or focal length in after stripping
+    written: set[str]
+    side_effects: dict[str, set[str]] = field(default_factory=dict)  # written file -> tags changed beyond the intended
+    new_warnings: dict[str, set[str]] = field(default_factory=dict)  # written file -> new -validate warnings
+    held: dict[str, str] = field(default_factory=dict)  # file not written -> phototag's reason
+
+    @property
+    def written_share(self) -> float:
+        return sum(p in self.written for p in self.bare) / max(len(self.bare), 1)
+
+
+def measure(data: Path, work: Path, every: int = 1, limit: int | None = None,
+            model: Path | None = None) -> Fidelity:
+    """Copy every `every`-th photo, strip, scan, write --min-confidence 0, and compare."""
+    lib, home = work / "library", work / "home"
+    for path in photos(data, limit)[::every]:
+        dest = lib / path.relative_to(data)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, dest)
+    # exiftool refuses to rewrite a few damaged files and packets: they keep their lens values
+    subprocess.run(["exiftool", "-q", "-q", "-r", "-overwrite_original", *STRIP, str(lib)], capture_output=True)
+    before, warn_before = exiftool_json(lib), exiftool_json(lib, "-validate", "-warning")
+    phototag("scan", str(lib), *(["--model", str(model)] if model else []), home=home)
+    phototag("write", str(lib), "--min-confidence", "0", home=home, check=False)
+    after, warn_after = exiftool_json(lib), exiftool_json(lib, "-validate", "-warning")
+    done, notes = written(home / "phototag.db")
+    result = Fidelity(sorted(before), [p for p, item in before.items() if not records_lens(item)], done)
+    for path in before:
+        if path not in done:
+            result.held[path] = notes.get(path, "not written (no estimate stored)")
+            continue
+        extra = unexpected(before[path], after.get(path, {}))
+        fresh = warnings(warn_after.get(path, {})) - warnings(warn_before.get(path, {}))
+        if extra:
+            result.side_effects[path] = extra
+        if fresh:
+            result.new_warnings[path] = fresh
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data", nargs="?", type=Path, default=Path("../shared/data"))
@@ -98,56 +144,32 @@ def main() -> None:
     if shutil.which("exiftool") is None:
         raise SystemExit("exiftool is needed (apt-get install libimage-exiftool-perl)")
     work = args.keep or Path(tempfile.mkdtemp(prefix="write-fidelity-"))
-    lib, home = work / "library", work / "home"
-    for path in photos(args.data, args.limit):
-        dest = lib / path.relative_to(args.data)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, dest)
-    # exiftool refuses to rewrite a few damaged files: they keep their lens tags and count
-    # as "the file records its own", like any photo not taken with a manual lens
-    subprocess.run(["exiftool", "-q", "-q", "-r", "-overwrite_original", *STRIP, str(lib)], capture_output=True)
-    before, warn_before = exiftool_json(lib), exiftool_json(lib, "-validate", "-warning")
-    phototag("scan", str(lib), home=home)
-    phototag("write", str(lib), "--min-confidence", "0", home=home, check=False)
-    after, warn_after = exiftool_json(lib), exiftool_json(lib, "-validate", "-warning")
-    done, notes = written(home / "phototag.db")
-    report(before, after, warn_before, warn_after, done, notes)
+    report(measure(args.data, work, limit=args.limit))
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def report(before: dict, after: dict, warn_before: dict, warn_after: dict, done: set[str],
-           notes: dict[str, str]) -> None:
-    side, new_warn, refused = Counter(), Counter(), Counter()
-    files_side = files_warn = 0
-    for path in before:
-        if path not in done:
-            refused[notes.get(path, "not written (no estimate stored)")] += 1
-            continue
-        extra = unexpected(before[path], after.get(path, {}))
-        fresh = warnings(warn_after.get(path, {})) - warnings(warn_before.get(path, {}))
-        side.update(extra)
-        new_warn.update(fresh)
-        files_side += bool(extra)
-        files_warn += bool(fresh)
-        if extra or fresh:
-            print(f"  {'/'.join(Path(path).parts[-3:])}: {sorted(extra)[:8]} {sorted(fresh)}")
-    n = len(before)
-    bare = [path for path, item in before.items() if not records_lens(item)]
-    done_bare = sum(path in done for path in bare)
-    print(f"\n{n} files; {len(bare)} hold no aperture or focal length after stripping "
-          f"(exiftool could not rewrite the other {n - len(bare)})")
-    print(f"written in-file: {done_bare} of those {len(bare)} ({100 * done_bare / max(len(bare), 1):.1f}%); "
-          f"{len(done)} of all {n}")
-    print(f"written files with a tag changed beyond the intended ones: {files_side}")
-    for key, count in side.most_common(15):
+def report(r: Fidelity) -> None:
+    for path in sorted(set(r.side_effects) | set(r.new_warnings)):
+        shown = "/".join(Path(path).parts[-3:])
+        print(f"  {shown}: {sorted(r.side_effects.get(path, ()))[:8]} {sorted(r.new_warnings.get(path, ()))}")
+    n, bare = len(r.files), len(r.bare)
+    print(f"\n{n} files; {bare} hold no aperture or focal length after stripping "
+          f"(exiftool could not rewrite the other {n - bare})")
+    print(f"written in-file: {sum(p in r.written for p in r.bare)} of those {bare} ({100 * r.written_share:.1f}%); "
+          f"{len(r.written)} of all {n}")
+    _counts("written files with a tag changed beyond the intended ones", r.side_effects, 15)
+    _counts("written files with a new exiftool -validate warning", r.new_warnings, 10)
+    held = Counter(r.held.values())
+    print(f"not written: {len(r.held)}")
+    for text, count in held.most_common(10):
+        print(f"  {count:4d} {text}")
+
+
+def _counts(title: str, per_file: dict[str, set[str]], top: int) -> None:
+    print(f"{title}: {len(per_file)}")
+    for key, count in Counter(k for keys in per_file.values() for k in keys).most_common(top):
         print(f"  {count:4d} {key}")
-    print(f"written files with a new exiftool -validate warning: {files_warn}")
-    for text, count in new_warn.most_common(10):
-        print(f"  {count:4d} {text}")
-    print(f"not written: {sum(refused.values())}")
-    for text, count in refused.most_common(10):
-        print(f"  {count:4d} {text}")
 
 
 if __name__ == "__main__":
