@@ -12,6 +12,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from .atomic import sha256
 from .camera import CropFactor, resolve_crop_factor
 from .errors import MetadataError, PhototagError, UnreadableImage
 from .lenses import LensResolver
@@ -44,6 +45,7 @@ class Analysed:
     pixels: np.ndarray | None = None  # uint8 HWC at the model's size; normalised per batch
     aux: np.ndarray | None = None
     error: str | None = None
+    content_hash: str | None = None  # sha256 of the file, when it was read whole
 
 
 def analyse(task: Task, spec: ModelSpec, crops: Mapping[str, float] | None = None,
@@ -67,13 +69,13 @@ def analyse(task: Task, spec: ModelSpec, crops: Mapping[str, float] | None = Non
             crop = resolve_crop_factor(meta, width, height, crops)
             labeled = meta.has_lens_exif and not (lenses and lenses.places_manual(task.path, meta))
             if labeled and not task.predict_if_labeled:
-                return Analysed(task, meta, crop, width, height)
+                return Analysed(task, meta, crop, width, height, content_hash=sha256(data) if complete else None)
             if not complete:
                 data = data + handle.read()
         image = decode(data, spec.input_size)
         return Analysed(
             task, meta, crop, width, height,
-            pixels=resize_for_model(image, spec), aux=aux_vector(meta, crop),
+            pixels=resize_for_model(image, spec), aux=aux_vector(meta, crop), content_hash=sha256(data),
         )
     except OSError as exc:
         return Analysed(task, error=f"it cannot be read ({exc.strerror or exc})")

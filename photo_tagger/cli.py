@@ -21,6 +21,7 @@ from .discover import discover
 from .errors import PhototagError
 from .export import FORMATS, export_rows
 from .infer import DEVICES, Predictor
+from .journal import settle_pending
 from .pipeline import Scan, ScanOptions, ScanSummary
 from .registry import default_model
 from .report import render, summarise
@@ -260,6 +261,7 @@ def report(db_path: Path | None, fmt: str) -> None:
     import json
 
     with _errors_to_exit(), _open_store(db_path) as store:
+        settle_pending(store)  # a killed write or undo: report what the files hold
         summary = summarise(store)
     if fmt == "json":
         click.echo(json.dumps(summary, indent=2))

@@ -19,6 +19,7 @@ from .analyse import Analysed, Task, analyse, analyse_in_worker, init_worker
 from .preprocess import normalise
 from .discover import FoundFile, discover, display_path
 from .infer import Predictor
+from .journal import settle_pending
 from .lensbook import LensBook
 from .lenses import Lens, LensResolver
 from .library import encode_probs, iso_taken, refine_library
@@ -52,6 +53,7 @@ class ScanSummary:
     failed: int = 0
     unsupported: int = 0
     interrupted: bool = False
+    settled: int = 0  # writes and undos a killed run left, settled from the files first
     library_refined: int = 0  # estimates the library's labeled photos sharpened (library.py)
     # photos with lens EXIF that a rule (or --lens) for a lens not marked chipped matched,
     # by lens name: kept as having lens EXIF, and worth a word in case a chip wrote it
@@ -110,6 +112,7 @@ class Scan:
 
     def run(self) -> ScanSummary:
         s = self.summary
+        s.settled = settle_pending(self.store)  # before the stored sizes are compared or rows saved
         s.run_id = self.store.start_run("scan", s.model_version, str(self.predictor.model_path), s.provider)
         try:
             for item in self._analysed(self._tasks()):
@@ -243,6 +246,7 @@ class Scan:
         assert meta is not None
         return replace(
             self._base(item.task.path, item.task.size, item.task.mtime_ns, status),
+            content_hash=item.content_hash,
             camera_make=meta.make, camera_model=meta.model, lens_model=meta.lens_model,
             crop_factor=crop.value if crop else None, crop_factor_source=crop.source if crop else None,
             width=item.width, height=item.height, orientation=meta.orientation,

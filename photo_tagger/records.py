@@ -18,6 +18,9 @@ class PhotoRecord:
     mtime_ns: int
     error: str | None = None
     path_bytes: bytes | None = None
+    # sha256 of the whole file as the scan read it, so `write` notices a change that kept
+    # the size and mtime; None where the scan read only the head (or failed to read it)
+    content_hash: str | None = None
     camera_make: str | None = None
     camera_model: str | None = None
     lens_model: str | None = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,98 +18,13 @@ import sqlite_utils
 
 from .dbfile import check_file, check_tables, guarded, identity, store_error
 from .errors import DatabaseError, StoreError
+from .migrations import MIGRATIONS
 from .records import COLUMNS, PhotoRecord
 
 BUSY_TIMEOUT_MS = 60_000
 # a write in effect: it reached the file (or sidecar) and no undo has taken it back
 IN_EFFECT = "state = 'done' AND undone_at IS NULL"
 
-
-def _m1_initial(db: sqlite_utils.Database) -> None:
-    """The first schema. Frozen: later columns come in later migrations, never here."""
-    db["photos"].create(
-        {
-            "path": str, "status": str, "size": int, "mtime_ns": int, "error": str, "path_bytes": bytes,
-            "camera_make": str, "camera_model": str, "lens_model": str,
-            "crop_factor": float, "crop_factor_source": str, "width": int, "height": int, "orientation": int,
-            "exif_fnumber": float, "exif_focal_length": float, "exif_focal_length_35mm": float,
-            "exif_exposure_time": float, "exif_iso": float, "exif_exposure_bias": float, "exif_flash_fired": int,
-            "fnumber": float, "fnumber_confidence": float, "focal_length": float, "focal_length_35mm": float,
-            "focal_length_confidence": float, "ev100": float, "model_version": str, "provider": str,
-            "run_id": int, "scanned_at": str, "written": int,
-        },
-        pk="path",
-        not_null={"status", "size", "mtime_ns", "written"},
-        defaults={"written": 0},
-    )
-    db["photos"].create_index(["status"])
-    db["runs"].create(
-        {
-            "id": int, "command": str, "started_at": str, "finished_at": str,
-            "model_version": str, "model_path": str, "provider": str, "summary": str,
-        },
-        pk="id",
-    )
-
-
-def _m2_writes(db: sqlite_utils.Database) -> None:
-    """What `write` put into files and what it replaced, so `undo` can put it back."""
-    db["writes"].create(
-        {
-            "id": int, "run_id": int, "path": str, "path_bytes": bytes, "target": bytes,
-            "written_at": str, "method": str, "state": str,
-            "tags_before": str, "tags_after": str, "hash_before": str, "hash_after": str,
-            "mtime_before": int, "size_before": int, "mtime_after": int, "size_after": int,
-            "undo_kind": str, "undo_blob": bytes, "undone_at": str,
-        },
-        pk="id",
-        not_null={"path", "method", "state", "hash_after"},
-    )
-    db["writes"].create_index(["path"])
-    db["writes"].create_index(["run_id"])
-    db["photos"].add_column("write_note", str)
-
-
-def _m3_lenses(db: sqlite_utils.Database) -> None:
-    """Known lenses, the rules that assign them to photos, and users' crop factors (lenses.py)."""
-    db["lenses"].create(
-        {"name": str, "maker": str, "focal_min": float, "focal_max": float, "aperture_min": float,
-         "aperture_max": float, "stops": str, "mount": str, "source": str, "added_at": str},
-        pk="name", not_null={"focal_min", "focal_max", "source"},
-    )
-    db["lens_rules"].create(
-        {"id": int, "lens_name": str, "folder": str, "camera": str, "date_from": str, "date_to": str, "added_at": str},
-        pk="id", not_null={"lens_name"},
-    )
-    db["cameras"].create({"model": str, "crop_factor": float, "added_at": str}, pk="model", not_null={"crop_factor"})
-    for name, kind in {"focal_length_source": str, "lens_name": str, "lens_source": str,
-                       "lens_confidence": float, "lens_setup": str}.items():
-        db["photos"].add_column(name, kind)
-
-
-def _m4_chipped_lenses(db: sqlite_utils.Database) -> None:
-    """Whether a lens sits on an adapter whose chip writes lens EXIF (lenses.Lens.chipped)."""
-    db["lenses"].add_column("chipped", int, not_null_default=0)
-
-
-def _m5_library_evidence(db: sqlite_utils.Database) -> None:
-    """When and how each photo was exposed, and the model's own FNumber distribution, so a
-    scan can weigh it with the library's labeled photos (library.py). Photos scanned before
-    this carry none until they are scanned again (--force)."""
-    for name, kind in {"exif_exposure_program": int, "taken_at": str, "model_fnumber_probs": bytes,
-                       "model_fnumber": float, "model_fnumber_confidence": float, "fnumber_source": str}.items():
-        db["photos"].add_column(name, kind)
-    db["photos"].create_index(["camera_model", "taken_at"])
-
-
-def _m6_undo_journal(db: sqlite_utils.Database) -> None:
-    """The hash an undo in progress (state 'undoing') will leave, so the next run can tell
-    from the file whether a killed undo reached it (settle_pending)."""
-    db["writes"].add_column("undo_hash", str)
-
-
-MIGRATIONS: Sequence[Callable[[sqlite_utils.Database], None]] = (
-    _m1_initial, _m2_writes, _m3_lenses, _m4_chipped_lenses, _m5_library_evidence, _m6_undo_journal)
 
 # A write in effect whose file is the one a scan read: the file the write left, or (a scan
 # running beside `write`, its row saved after the write) the file the write replaced.
@@ -130,7 +45,8 @@ _SAME_FILE = f"w.method = 'sidecar' OR ({_LEFT}) OR ({_REPLACED})"
 _KEEP_WRITTEN = (f"CASE WHEN {_in_effect_on(_SAME_FILE)} "
                  "AND photos.model_version IS excluded.model_version AND photos.lens_setup IS excluded.lens_setup "
                  "THEN photos.written ELSE 0 END")
-# a row read from the file a write then replaced keeps the size and mtime the write left
+# a row read from the file a write then replaced keeps the size, mtime and hash the write left
+_STAT_COLUMNS = ("size", "mtime_ns", "content_hash")
 _KEEP_STAT = f"CASE WHEN {_in_effect_on(_REPLACED)} THEN photos.{{0}} ELSE excluded.{{0}} END"
 
 
@@ -226,9 +142,8 @@ class Store:
             return
         names = ", ".join(COLUMNS)
         marks = ", ".join("?" for _ in COLUMNS)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c != "path")
-        updates = updates.replace("size = excluded.size", "size = " + _KEEP_STAT.format("size")).replace(
-            "mtime_ns = excluded.mtime_ns", "mtime_ns = " + _KEEP_STAT.format("mtime_ns"))
+        updates = ", ".join(f"{c} = {_KEEP_STAT.format(c) if c in _STAT_COLUMNS else f'excluded.{c}'}"
+                            for c in COLUMNS if c != "path")
         sql = (
             f"INSERT INTO photos ({names}, written) VALUES ({marks}, 0) "
             f"ON CONFLICT(path) DO UPDATE SET {updates}, written = {_KEEP_WRITTEN}"
@@ -330,8 +245,8 @@ class Store:
     def finish_write(self, write_id: int, file_size: int | None = None, file_mtime_ns: int | None = None) -> None:
         """The file now holds what the write row says: mark it done and the photo written.
 
-        When the photo file itself changed, its new size and mtime are stored so the next
-        scan sees it as unchanged (the change is phototag's own).
+        When the photo file itself changed, its new size, mtime and hash are stored so the
+        next scan and write see it as unchanged (the change is phototag's own).
         """
         with self._write():
             path = self.conn.execute("SELECT path FROM writes WHERE id = ?", (write_id,)).fetchone()[0]
@@ -339,8 +254,9 @@ class Store:
             self.conn.execute("UPDATE photos SET written = 1, write_note = NULL WHERE path = ?", (path,))
             if file_size is not None:
                 self.conn.execute(
-                    "UPDATE photos SET size = ?, mtime_ns = ? WHERE path = ?", (file_size, file_mtime_ns, path)
-                )
+                    "UPDATE photos SET size = ?, mtime_ns = ?, content_hash = "
+                    "(SELECT hash_after FROM writes WHERE id = ?) WHERE path = ?",
+                    (file_size, file_mtime_ns, write_id, path))
                 self.conn.execute("UPDATE writes SET size_after = ?, mtime_after = ? WHERE id = ?",
                                   (file_size, file_mtime_ns, write_id))
 
@@ -390,7 +306,8 @@ class Store:
 
     @guarded
     def mark_undone(self, write_id: int, file_size: int | None = None, file_mtime_ns: int | None = None) -> None:
-        """The file is back to what it was before this write."""
+        """The file is back to what it was before this write (its hash: the one the undo
+        recorded it would leave, or for older records the original's)."""
         with self._write():
             path = self.conn.execute("SELECT path FROM writes WHERE id = ?", (write_id,)).fetchone()[0]
             self.conn.execute("UPDATE writes SET undone_at = ?, state = 'done' WHERE id = ?", (now(), write_id))
@@ -401,8 +318,9 @@ class Store:
                 self.conn.execute("UPDATE photos SET written = 0, write_note = 'undone' WHERE path = ?", (path,))
             if file_size is not None:
                 self.conn.execute(
-                    "UPDATE photos SET size = ?, mtime_ns = ? WHERE path = ?", (file_size, file_mtime_ns, path)
-                )
+                    "UPDATE photos SET size = ?, mtime_ns = ?, content_hash = "
+                    "(SELECT COALESCE(undo_hash, hash_before) FROM writes WHERE id = ?) WHERE path = ?",
+                    (file_size, file_mtime_ns, write_id, path))
 
     @guarded
     def write_counts(self) -> dict[str, Any]:

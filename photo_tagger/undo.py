@@ -8,7 +8,7 @@ where the original tag values are written back.
 
 An undo is a journal like a write: the row turns 'undoing', with the hash the file will
 have, before the rename, and 'done' with its undone time after; a run killed in between
-is settled by the next from what the file holds (writeback.settle_pending). Each file is
+is settled by the next from what the file holds (journal.settle_pending). Each file is
 undone on its own: a damaged record or an unreadable file fails that file, not the run.
 """
 
@@ -25,7 +25,8 @@ from .errors import MetadataWriteError, UndoRefused
 from .faults import crash_point
 from .store import Store
 from .tagio import jpeg_image_offset, jpeg_scan_offset, modify
-from .writeback import real_path, selected, settle_pending
+from .journal import real_path, settle_pending
+from .writeback import selected
 
 # what a damaged undo record raises while it is rebuilt: zlib, JSON, a cut-short header
 DAMAGED_RECORD = (zlib.error, ValueError, TypeError)

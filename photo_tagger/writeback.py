@@ -27,6 +27,7 @@ from .faults import crash_point
 from .atomic import discard, file_hash, locked, remove_stale_temps, sha256, write_temp
 from .atomic import replace as replace_file
 from .inplace import rewrite
+from .journal import real_path, settle_pending
 from .lensbook import LensBook
 from .links import SIDECAR_HINT, scan_roots, write_target
 from .sidecars import read_sidecar, sidecar_tags, sidecars_xmp
@@ -45,6 +46,9 @@ from .xmp import (
 # (docs/accuracy.md). Lower it with --min-confidence where `phototag report` shows your own
 # library's confidences come true more often.
 DEFAULT_MIN_CONFIDENCE = 0.8
+# told by size and mtime, or by content hash where the scan stored one (rows scanned before
+# phototag stored hashes have none: size and mtime alone)
+CHANGED_SINCE_SCAN = "the file changed since it was scanned (scan it again)"
 IN_FILE_FORMATS = frozenset({".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".png", ".webp"})
 
 
@@ -193,7 +197,7 @@ class WriteStage:
         self.lenses = {lens.name: lens for lens in LensBook(self.store).lenses()}
         self.summary.settled = self.writer.settle()
         names = [(path, raw) for path, raw in self.store.predicted_paths() if selected(path, self.options.paths)]
-        remove_stale_temps({os.path.dirname(real_path({"path": path, "path_bytes": raw})) for path, raw in names})
+        remove_stale_temps(self._temp_folders(names))
         for path, _ in names:
             row = self.store.photo(path)
             if row is None or row["status"] != "predicted":  # changed by a scan running beside us
@@ -203,6 +207,23 @@ class WriteStage:
                 continue
             self._one(row)
         return self.summary
+
+    def _temp_folders(self, names: Sequence[tuple[str, bytes | None]]) -> set[str]:
+        """Where a killed write may have left its temporary copy: each photo's folder, and
+        the folder of the file its link (or its sidecar's link) names, when a write could
+        go there: inside the scanned folders (links.py)."""
+        folders: set[str] = set()
+        for path, raw in names:
+            photo = real_path({"path": path, "path_bytes": raw})
+            folders.add(os.path.dirname(photo))
+            for name in (photo, sidecar_path(photo)):
+                if os.path.islink(name):
+                    row = self.store.photo(path) or {}
+                    try:
+                        folders.add(os.path.dirname(write_target(name, self._scan_roots(row))))
+                    except MetadataWriteError:  # outside them: phototag never writes there
+                        pass
+        return folders
 
     def _one(self, row: dict[str, Any]) -> None:
         path = row["path"]
@@ -248,11 +269,13 @@ class WriteStage:
                     return ALREADY
                 info = os.stat(photo)
                 if (info.st_size, info.st_mtime_ns) != (row["size"], row["mtime_ns"]):
-                    return "the file changed since it was scanned (scan it again)"
+                    return CHANGED_SINCE_SCAN
                 if not sidecar and not _writable(photo, info):
                     raise MetadataWriteError("the file is read-only; it was left untouched (use --sidecar to write beside it)")
                 with open(photo, "rb") as handle:
                     data = handle.read()
+                if row.get("content_hash") and sha256(data) != row["content_hash"]:  # same size and mtime
+                    return CHANGED_SINCE_SCAN
                 roots = self._scan_roots(row)
                 if sidecar:
                     job = build_sidecar_job(row, photo, data, info, est, roots)
@@ -354,47 +377,7 @@ def _unchanged_since_read(target: str, hash_before: str | None) -> None:
         raise MetadataWriteError("it changed while phototag was writing; nothing was written, scan it again")
 
 
-def settle_pending(store: Store) -> int:
-    """Make the database agree with the files after a crash inside a write or an undo: each
-    journal row is settled from what the file holds, under the photo's lock, so a run still
-    working on it (holding the lock) is waited for, never overtaken."""
-    settled = 0
-    for entry in store.pending_writes():
-        photo = real_path(entry)
-        try:
-            with locked(photo):
-                settled += _settle_one(store, entry["id"])
-        except FileNotFoundError:  # the photo is gone: nothing to wait for
-            settled += _settle_one(store, entry["id"])
-    return settled
-
-
-def _settle_one(store: Store, write_id: int) -> int:
-    entry = store.write_entry(write_id)  # as stored now: another run may have settled it
-    if entry is None or entry["state"] not in ("pending", "undoing"):
-        return 0
-    target = os.fsdecode(entry["target"])
-    current = file_hash(target)
-    info = os.stat(target) if current is not None and entry["method"] == "exif" else None
-    stat = (info.st_size, info.st_mtime_ns) if info else (None, None)
-    if entry["state"] == "pending":
-        if current == entry["hash_after"]:
-            store.finish_write(write_id, *stat)
-        else:  # the replace never happened (or the file changed since): nothing was written
-            store.drop_write(write_id)
-    elif current == entry["undo_hash"]:  # the undo reached the file (None: the sidecar is gone)
-        store.mark_undone(write_id, *stat)
-    else:  # it did not: the write is still in effect
-        store.abandon_undo(write_id)
-    return 1
-
-
 # --- small helpers ---------------------------------------------------------------------
-
-
-def real_path(row: dict[str, Any]) -> str:
-    """The file's real name: the stored bytes when the display form differs."""
-    return os.fsdecode(row["path_bytes"]) if row.get("path_bytes") else row["path"]
 
 
 def selected(shown: str, paths: Sequence[str]) -> bool:

@@ -129,15 +129,26 @@ def test_a_packet_the_xmp_toolkit_refuses_keeps_its_properties_and_phototags_mar
     assert row["status"] == "predicted" and row["exif_fnumber"] is None  # its own estimate, not the camera's
 
 
-def test_a_damaged_exif_ifd_is_refused_in_one_line_and_left_alone(tmp_path, tiny_model):
+def _tiff(data: bytes) -> tuple[int, str]:
+    """Where a JPEG's TIFF block starts, and its byte order."""
+    start = next(s for s, (m, p) in jpeg_segments(data).items() if p.startswith(EXIF_HEADER))
+    at = start + 4 + len(EXIF_HEADER)
+    return at, "<" if data[at:at + 2] == b"II" else ">"
+
+
+@pytest.mark.parametrize("damage", ["a tag pointing past the block", "IFD0's entry count"])
+def test_a_damaged_exif_block_is_refused_in_one_line_and_left_alone(tmp_path, tiny_model, damage):
+    """Today exiv2 replaced an EXIF block it could not read with its own."""
     photo = make_photo(tmp_path / "lib" / "a.jpg", exif=camera_exif(None, None), seed=5)
     data = bytearray(photo.read_bytes())
-    start, payload = next((s, p) for s, (m, p) in jpeg_segments(bytes(data)).items() if p.startswith(EXIF_HEADER))
-    tiff_at = start + 4 + len(EXIF_HEADER)
-    order = "<" if data[tiff_at:tiff_at + 2] == b"II" else ">"
-    exif_ifd = _entry_value(data, tiff_at, order, struct.unpack_from(order + "I", data, tiff_at + 4)[0], 0x8769)
-    entry = _entry_at(data, tiff_at, order, exif_ifd, 0x829A)  # ExposureTime, a RATIONAL stored elsewhere
-    struct.pack_into(order + "I", data, entry + 8, 0xFFFFFF00)
+    tiff_at, order = _tiff(bytes(data))
+    ifd0 = struct.unpack_from(order + "I", data, tiff_at + 4)[0]
+    if damage == "IFD0's entry count":
+        struct.pack_into(order + "H", data, tiff_at + ifd0, 0x7FFF)
+    else:
+        exif_ifd = _entry_value(data, tiff_at, order, ifd0, 0x8769)
+        entry = _entry_at(data, tiff_at, order, exif_ifd, 0x829A)  # ExposureTime, a RATIONAL stored elsewhere
+        struct.pack_into(order + "I", data, entry + 8, 0xFFFFFF00)
     photo.write_bytes(bytes(data))
     output = scan_and_write(tmp_path / "lib", tiny_model, tmp_path / "t.db")
     assert "its EXIF block is damaged" in output and "--sidecar" in output and "Traceback" not in output

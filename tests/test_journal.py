@@ -4,20 +4,26 @@ flags, per-file undo, one-line database failures, and databases that are not our
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import resource
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+import pyexiv2
+import pytest
 from click.testing import CliRunner
 
 import photo_tagger.undo as undo_module
 import photo_tagger.writeback as writeback
 from photo_tagger.atomic import TEMP_MARK
 from photo_tagger.cli import cli
+from photo_tagger.faults import FAULT_ENV
 from photo_tagger.store import Store
 from photos import camera_exif, make_photo
 
@@ -269,3 +275,112 @@ def test_kills_between_every_step_pair_leave_files_and_database_in_agreement(tmp
     from photo_tagger.faults import STEPS
     assert all(by_step.get(step, 0) >= 1 for step in STEPS), by_step  # every gap between two steps was hit
     assert result["kills"] >= 200 and result["restored"] == 4
+
+
+# --- 7. a change the size and mtime do not show ---------------------------------------------
+
+SHARED = ROOT.parent / "shared" / "data"
+# Canon EOS 5D Mark III; IFD0 Software "Adobe Photoshop Lightroom Classic 8.4.1 (Windows)"
+REAL_JPEG = SHARED / "portfolio" / "liamdalyphotos+liamdalyphotos.github.io" / "0809.jpg"
+LENS_TAGS = ("Exif.Photo.FNumber", "Exif.Photo.FocalLength", "Exif.Photo.ApertureValue",
+             "Exif.Photo.MaxApertureValue", "Exif.Photo.LensModel", "Exif.Photo.LensSpecification",
+             "Exif.Photo.LensSerialNumber")
+CHANGED = "the file changed since it was scanned (scan it again)"
+
+
+def manual_copy(dest: Path) -> Path:
+    """REAL_JPEG without its lens's records, so the scan estimates it."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(REAL_JPEG, dest)  # not its mode: shared/ is read-only
+    with pyexiv2.Image(str(dest)) as image:
+        image.modify_exif({tag: None for tag in LENS_TAGS})
+    return dest
+
+
+@pytest.mark.skipif(not REAL_JPEG.is_file(), reason="needs ../shared/data")
+def test_a_file_changed_with_the_same_size_and_mtime_is_held_back(tmp_path, tiny_model):
+    root, db = tmp_path / "lib", tmp_path / "t.db"
+    edited, kept = manual_copy(root / "edited.jpg"), manual_copy(root / "kept.jpg")
+    assert run("scan", str(root), "--db", str(db), "--model", str(tiny_model), "--workers", "1").exit_code == 0
+    data = bytearray(edited.read_bytes())
+    at = data.find(b"(Windows)")  # inside the EXIF block's Software text, same length after
+    assert 0 < at < 1024, at
+    data[at + 1] = ord("w")
+    info = edited.stat()
+    edited.write_bytes(bytes(data))
+    os.utime(edited, ns=(info.st_atime_ns, info.st_mtime_ns))
+    assert (edited.stat().st_size, edited.stat().st_mtime_ns) == (info.st_size, info.st_mtime_ns)
+    result = run("write", "--db", str(db), "--min-confidence", "0")
+    assert f"Write: 1 written, 1 held back ({CHANGED}), 0 failed" in result.output, result.output
+    assert edited.read_bytes() == bytes(data), "a file changed since the scan was written over"
+    assert pyexiv2.ImageData(kept.read_bytes()).read_exif().get("Exif.Photo.FNumber")  # the other one was
+    report = json.loads(run("report", "--db", str(db), "--format", "json").output)
+    assert report["writes"]["not_written"] == {CHANGED: 1}, report["writes"]
+    rescanned = run("scan", str(root), "--db", str(db), "--model", str(tiny_model), "--workers", "1", "--force")
+    assert rescanned.exit_code == 0
+    again = run("write", "--db", str(db), "--min-confidence", "0")
+    assert "Write: 1 written, 0 held back, 1 already written, 0 failed" in again.output, again.output
+
+
+def test_written_undone_and_rescanned_photos_are_written_again(tmp_path, tiny_model):
+    """phototag's own changes keep the stored content hash in step: no false 'changed'."""
+    root, db, originals = library(tmp_path, tiny_model, 2)
+    write_all(root, db)
+    forced = run("scan", str(root), "--db", str(db), "--model", str(tiny_model), "--workers", "1", "--force")
+    assert forced.exit_code == 0
+    assert "Undo: 2 restored" in run("undo", str(root), "--db", str(db)).output
+    assert {p: p.read_bytes() for p in originals} == originals
+    again = run("write", str(root), "--db", str(db), "--min-confidence", "0")
+    assert "Write: 2 written, 0 held back, 0 failed" in again.output, again.output
+    hashes = {r["path"]: r["content_hash"] for r in query(db, "SELECT path, content_hash FROM photos")}
+    assert hashes == {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in originals}
+
+
+# --- 8. every command's next run settles what a killed one left ------------------------------
+
+
+def killed_cli(fault: str, *args: str) -> None:
+    """The real CLI in a child process that SIGKILLs itself at a step (faults.py)."""
+    env = {**os.environ, FAULT_ENV: fault}
+    done = subprocess.run([sys.executable, "-m", "photo_tagger", *args], capture_output=True, env=env, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+
+
+def written_on_disk(originals: dict[Path, bytes]) -> int:
+    return sum(path.read_bytes() != original for path, original in originals.items())
+
+
+def test_report_right_after_a_killed_write_agrees_with_the_files(tmp_path, tiny_model):
+    root, db, originals = library(tmp_path, tiny_model)
+    killed_cli("write:renamed:2", "write", str(root), "--db", str(db), "--min-confidence", "0")
+    assert written_on_disk(originals) == 2
+    report = json.loads(run("report", "--db", str(db), "--format", "json").output)
+    assert report["writes"]["written"] == report["writes"]["into_files"] == 2, report["writes"]
+    assert query(db, "SELECT COUNT(*) AS n FROM writes WHERE state != 'done'") == [{"n": 0}]
+
+
+def test_scan_right_after_a_killed_write_settles_it_first(tmp_path, tiny_model):
+    root, db, originals = library(tmp_path, tiny_model)
+    killed_cli("write:renamed", "write", str(root), "--db", str(db), "--min-confidence", "0")
+    scanned = run("scan", str(root), "--db", str(db), "--model", str(tiny_model), "--workers", "1")
+    assert "3 unchanged (skipped)" in scanned.output, scanned.output  # the write is phototag's own
+    assert query(db, "SELECT COUNT(*) AS n FROM writes WHERE state != 'done'") == [{"n": 0}]
+    assert query(db, "SELECT COUNT(*) AS n FROM photos WHERE written = 1") == [{"n": written_on_disk(originals)}]
+
+
+# --- 9. a killed write through a link leaves no temporary copy --------------------------------
+
+
+def test_a_write_through_a_link_killed_leaves_no_temporary_copy_in_the_targets_folder(tmp_path, tiny_model):
+    root, db = tmp_path / "lib", tmp_path / "t.db"
+    target = make_photo(root / "originals" / "real.jpg", exif=camera_exif(None, None), seed=1)
+    link = root / "album" / "link.jpg"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(Path("..") / "originals" / "real.jpg")
+    assert run("scan", str(root), "--db", str(db), "--model", str(tiny_model), "--workers", "1").exit_code == 0
+    killed_cli("write:temp", "write", str(root / "album"), "--db", str(db), "--min-confidence", "0")
+    assert [n for n in os.listdir(target.parent) if TEMP_MARK in n]
+    result = run("write", str(root / "album"), "--db", str(db), "--min-confidence", "0")
+    assert "Write: 1 written, 0 held back, 0 failed" in result.output, result.output
+    assert not [n for n in os.listdir(target.parent) if TEMP_MARK in n], "the killed write's temporary copy is left"
+    assert link.is_symlink() and "Exif.Photo.FNumber" in pyexiv2.ImageData(target.read_bytes()).read_exif()
