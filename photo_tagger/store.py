@@ -222,8 +222,7 @@ class Store:
     @guarded
     def photo(self, path: str) -> dict[str, Any] | None:
         """One photo's row as stored now (another process may have changed it)."""
-        found = list(self.db.query("SELECT * FROM photos WHERE path = ?", [path]))
-        return found[0] if found else None
+        return self._first("SELECT * FROM photos WHERE path = ?", path)
 
     @guarded
     def note_write(self, path: str, note: str | None) -> None:
@@ -274,7 +273,10 @@ class Store:
     @guarded
     def write_entry(self, write_id: int) -> dict[str, Any] | None:
         """One write's row as stored now (another process may have settled it)."""
-        found = list(self.db.query("SELECT * FROM writes WHERE id = ?", [write_id]))
+        return self._first("SELECT * FROM writes WHERE id = ?", write_id)
+
+    def _first(self, sql: str, *params: Any) -> dict[str, Any] | None:
+        found = list(self.db.query(sql, list(params)))
         return found[0] if found else None
 
     @guarded
