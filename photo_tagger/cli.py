@@ -188,8 +188,8 @@ def _run_write_stage(store: Store, options: WriteOptions, dry_run: bool, run_id:
 
 def _finish_write(s: WriteSummary, options: WriteOptions) -> None:
     """Per-file errors, the dry run's plan, one summary line; exit 1 only if every write failed."""
-    for path, reason in s.errors:
-        click.echo(f"error: {path}: {reason}", err=True)
+    for path, reason in s.errors:  # a dry run fails nothing: it says what it would skip
+        click.echo(f"{'would skip' if s.dry_run else 'error'}: {path}: {reason}", err=True)
     if s.dry_run:
         for path, tags in s.planned:
             click.echo(f"would write: {path}: " + ", ".join(f"{k}={v}" for k, v in tags.items()))
@@ -210,7 +210,7 @@ def _write_line(s: WriteSummary, options: WriteOptions) -> str:
     line += f", {held} held back" + (f" ({reasons})" if held else "")
     if s.already_written:
         line += f", {s.already_written} already written"
-    line += f", {s.failed} failed"
+    line += f", {s.failed} would be skipped" if s.dry_run else f", {s.failed} failed"
     return line + (f" [run {s.run_id}: `phototag undo --run {s.run_id}` restores them]" if s.written and not s.dry_run else "")
 
 

@@ -150,7 +150,11 @@ def test_a_damaged_exif_block_is_refused_in_one_line_and_left_alone(tmp_path, ti
         entry = _entry_at(data, tiff_at, order, exif_ifd, 0x829A)  # ExposureTime, a RATIONAL stored elsewhere
         struct.pack_into(order + "I", data, entry + 8, 0xFFFFFF00)
     photo.write_bytes(bytes(data))
-    output = scan_and_write(tmp_path / "lib", tiny_model, tmp_path / "t.db")
+    db = tmp_path / "t.db"
+    assert run("scan", str(tmp_path / "lib"), "--db", str(db), "--model", str(tiny_model)).exit_code == 0
+    dry = run("write", str(tmp_path / "lib"), "--db", str(db), "--min-confidence", "0", "--dry-run").output
+    assert "would skip: " in dry and "1 would be skipped" in dry and "failed" not in dry
+    output = scan_and_write(tmp_path / "lib", tiny_model, db)
     assert "its EXIF block is damaged" in output and "--sidecar" in output and "Traceback" not in output
     assert photo.read_bytes() == bytes(data)
 
