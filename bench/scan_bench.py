@@ -14,6 +14,9 @@ under many names, and prints, each as a median over --repeats runs:
  3. a rescan of the unchanged library in files/s;
  4. peak memory of a scan for two library sizes (small photos, tiny model: structure only);
  5. full-scan scaling with --workers and --batch-size.
+And a RAW row (2b, alone with --raw-only): on one core, the embedded preview of the
+Canon EOS 30D CR2 in ../shared/data/formats extracted per second, and extracted, decoded
+and preprocessed per second, beside a 24 MP JPEG decoded and preprocessed per second.
 """
 
 from __future__ import annotations
@@ -43,10 +46,12 @@ from photo_tagger.discover import discover  # noqa: E402
 from photo_tagger.infer import Predictor  # noqa: E402
 from photo_tagger.pipeline import Scan, ScanOptions  # noqa: E402
 from photo_tagger.preprocess import prepare  # noqa: E402
+from photo_tagger.rawpreview import raw_preview  # noqa: E402
 from photo_tagger.registry import default_model  # noqa: E402
 from photo_tagger.store import Store  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "photos"
+RAW_SAMPLE = ROOT.parent / "shared" / "data" / "formats" / "IMG_5952.CR2"
 LENS_TAGS = ("Exif.Photo.FNumber", "Exif.Photo.FocalLength", "Exif.Photo.FocalLengthIn35mmFilm", "Exif.Photo.ApertureValue")
 
 
@@ -150,6 +155,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--model", type=Path, default=None, help="default: the model scan would use")
     parser.add_argument("--quick", action="store_true", help="small sizes, one repeat")
+    parser.add_argument("--raw-only", action="store_true", help="only the RAW row (2b): seconds, not minutes")
     args = parser.parse_args()
     if args.quick:
         args.photos, args.rescan_photos, args.memory_sizes, args.repeats = 24, 2000, "200,1000", 1
@@ -160,7 +166,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="phototag-bench-"))
     print(f"machine: {cores} cores; model {spec.model_version} ({model.name}), input {spec.input_size}px, provider {predictor.provider}")
     try:
-        report(args, work, model, predictor, spec, cores)
+        if args.raw_only:
+            raw_row(build_library(work / "lib", 1, 1, (6000, 4000)), spec, args.repeats)
+        else:
+            report(args, work, model, predictor, spec, cores)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -186,6 +195,20 @@ def full_scan(lib: Path, model: Path, predictor: Predictor, db: Path, cores: int
               f"= {cores * n / (c_decode + c_model):.1f}/s, scan / that = {(c_decode + c_model) / c_scan:.0%}")
 
 
+def raw_row(lib: Path, spec: object, repeats: int, per_round: int = 20) -> None:
+    """RAW preview extraction per second beside JPEG decode per second, on one core, from
+    bytes in memory: what a RAW costs a decoding worker next to a JPEG."""
+    if not RAW_SAMPLE.is_file():
+        print(f"2b. RAW: skipped ({RAW_SAMPLE} is missing)")
+        return
+    raw, jpeg = RAW_SAMPLE.read_bytes(), next((lib / ".base").iterdir()).read_bytes()
+    t_extract = median_time(lambda: [raw_preview(raw) for _ in range(per_round)], repeats) / per_round
+    t_raw = median_time(lambda: [prepare(raw, spec, raw=True) for _ in range(per_round)], repeats) / per_round  # type: ignore[arg-type]
+    t_jpeg = median_time(lambda: [prepare(jpeg, spec) for _ in range(per_round)], repeats) / per_round  # type: ignore[arg-type]
+    print(f"2b. RAW, one core ({RAW_SAMPLE.name}, {len(raw) / 1e6:.1f} MB): preview extraction {1 / t_extract:.0f}/s, "
+          f"extraction+decode+preprocess {1 / t_raw:.0f}/s   24 MP JPEG decode+preprocess: {1 / t_jpeg:.1f}/s")
+
+
 def report(args: argparse.Namespace, work: Path, model: Path, predictor: Predictor, spec: object, cores: int) -> None:
     lib = build_library(work / "lib", args.photos, 20, (6000, 4000))
     n = args.photos
@@ -200,6 +223,7 @@ def report(args: argparse.Namespace, work: Path, model: Path, predictor: Predict
     print(line)
 
     full_scan(lib, model, predictor, work / "bench.db", cores, n, args.repeats)
+    raw_row(lib, spec, args.repeats)
 
     # a rescan only stats files, so what they hold does not matter: photos with lens EXIF
     # make the first (filling) scan a quick metadata pass

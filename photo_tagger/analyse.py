@@ -14,10 +14,12 @@ import numpy as np
 
 from .atomic import sha256
 from .camera import CropFactor, resolve_crop_factor
+from .discover import is_raw
 from .errors import MetadataError, PhototagError, UnreadableImage
 from .lenses import LensResolver
 from .metadata import PhotoMetadata, read_metadata, with_sidecars
 from .modelspec import ModelSpec
+from .provenance import not_photo_reason
 from .preprocess import aux_vector, decode, probe_size, resize_for_model
 
 HEAD_BYTES = 256 * 1024  # a JPEG's EXIF, XMP and ICC blocks almost always fit
@@ -31,6 +33,7 @@ class Task:
     size: int
     mtime_ns: int
     predict_if_labeled: bool
+    include_non_photos: bool = False  # estimate files provenance.py says are no camera photos
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class Analysed:
     aux: np.ndarray | None = None
     error: str | None = None
     content_hash: str | None = None  # sha256 of the file, when it was read whole
+    not_photo: str | None = None  # why it is no camera photo (provenance.py); None: it may be one
 
 
 def analyse(task: Task, spec: ModelSpec, crops: Mapping[str, float] | None = None,
@@ -56,26 +60,33 @@ def analyse(task: Task, spec: ModelSpec, crops: Mapping[str, float] | None = Non
     lenses: the user's lens facts; a photo they place on a manual lens is predicted even
     when it carries lens EXIF (a chip's), so it is decoded.
     """
+    raw = is_raw(task.path)  # read whole (only JPEGs are read in part), decoded from its preview
     try:
         with open(task.path, "rb") as handle:
             data, complete, meta = read_file_metadata(handle)
             meta = with_sidecars(meta, task.path)
             width, height = meta.pixel_width, meta.pixel_height
             if not (width and height):
-                width, height = probe_size(data)  # the header is almost always in the head
+                width, height = probe_size(data, raw)  # the header is almost always in the head
                 if width is None and not complete:
                     data, complete = data + handle.read(), True
                     width, height = probe_size(data)
             crop = resolve_crop_factor(meta, width, height, crops)
+            not_photo = not_photo_reason(meta, data, task.path)
+            if not_photo and not task.include_non_photos:  # never decoded, never estimated
+                return Analysed(task, meta, crop, width, height, content_hash=sha256(data) if complete else None,
+                                not_photo=not_photo)
             labeled = meta.has_lens_exif and not (lenses and lenses.places_manual(task.path, meta))
             if labeled and not task.predict_if_labeled:
-                return Analysed(task, meta, crop, width, height, content_hash=sha256(data) if complete else None)
+                return Analysed(task, meta, crop, width, height, content_hash=sha256(data) if complete else None,
+                                not_photo=not_photo)
             if not complete:
                 data = data + handle.read()
-        image = decode(data, spec.input_size)
+        image = decode(data, spec.input_size, raw)
         return Analysed(
             task, meta, crop, width, height,
             pixels=resize_for_model(image, spec), aux=aux_vector(meta, crop), content_hash=sha256(data),
+            not_photo=not_photo,
         )
     except OSError as exc:
         return Analysed(task, error=f"it cannot be read ({exc.strerror or exc})")

@@ -26,10 +26,11 @@ from .pipeline import Scan, ScanOptions, ScanSummary
 from .registry import default_model
 from .report import render, summarise
 from .store import Store
-from .xmp import VALUE_FNUMBER, VALUE_FOCAL, VALUE_LENS
+from .xmp import SIDECAR_BASE, SIDECAR_FULL, VALUE_FNUMBER, VALUE_FOCAL, VALUE_LENS
 from .undo import UndoSummary, undo as undo_writes
 from .writeback import DEFAULT_MIN_CONFIDENCE, FileWriter, NoOpWriter, WriteOptions, WriteStage, WriteSummary
 
+SIDECAR_FORMS = (SIDECAR_FULL, SIDECAR_BASE)
 DB_HELP = f"SQLite database (default: phototag.db in the per-user data folder; {HOME_ENV} relocates all state)."
 
 
@@ -44,7 +45,10 @@ def _open_store(db_path: Path | None) -> Store:
 def _write_options(f):  # type: ignore[no-untyped-def]
     """The options shared by `write` and `scan --write-exif`."""
     f = click.option("--keep-mtime/--no-keep-mtime", default=None, help="Keep each photo's modification time (default: keep; photo libraries sort by it).")(f)
-    f = click.option("--sidecar", is_flag=True, help="Write photo.ext.xmp sidecars for every format; never touch the photos themselves.")(f)
+    f = click.option("--sidecar", is_flag=True, help="Write XMP sidecars for every format; never touch the photos themselves (RAW, HEIC and AVIF always get sidecars).")(f)
+    f = click.option("--sidecar-name", type=click.Choice(SIDECAR_FORMS), default=None,
+                     help="How a new sidecar is named: full = photo.CR2.xmp (darktable, digiKam; the default), "
+                          "base = photo.xmp (Lightroom, Capture One). A sidecar of either name that exists is updated instead.")(f)
     f = click.option("--dry-run", is_flag=True, help="Check everything and show what would be written; write nothing.")(f)
     return click.option(
         "--min-confidence", type=click.FloatRange(0.0, 1.0), default=None,
@@ -67,22 +71,34 @@ def cli(verbose: bool) -> None:
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True, help="auto uses CUDA when it really loads, else the CPU.")
 @click.option("--batch-size", type=click.IntRange(1, 1024), default=16, show_default=True, help="Photos per model call.")
 @click.option("--workers", type=click.IntRange(0, 256), default=0, help="Decoding processes (default: one per CPU core; 1 decodes in-process).")
-@click.option("--all", "all_photos", is_flag=True, help="Predict photos that already have lens EXIF too, to check the model against it.")
+@click.option("--all", "all_photos", is_flag=True, help="Predict photos that already have lens EXIF too, to check the model against it "
+              "(images that are no camera photos stay out: see --include-non-photos).")
+@click.option("--include-non-photos", is_flag=True,
+              help="Estimate images marked as no camera photos too (AI-generated or screenshots by their IPTC or C2PA "
+                   "provenance, a generator's or screenshot tool's Software tag without camera Make/Model, PNGs without "
+                   "camera EXIF), as if they were photos: `write` then writes them. Without it they are listed with "
+                   "the reason and never estimated or written.")
 @click.option("--force", is_flag=True, help="Redo every photo, even unchanged ones.")
 @click.option("--lens", "lens_name", help="The known lens (see `phototag lens list`) every photo here was taken with.")
 @click.option("--write-exif", is_flag=True, help="After the scan, write the estimates into the photos (see `phototag write`).")
 @_write_options
 def scan(paths: tuple[str, ...], db_path: Path | None, model_path: Path | None, device: str, batch_size: int, workers: int, all_photos: bool, force: bool,
          write_exif: bool, min_confidence: float | None, dry_run: bool, sidecar: bool, keep_mtime: bool | None,
-         lens_name: str | None = None) -> None:
-    """Find photos lacking lens EXIF under PATHS and predict FNumber and focal length."""
+         sidecar_name: str | None = None, lens_name: str | None = None, include_non_photos: bool = False) -> None:
+    """Find photos lacking lens EXIF under PATHS and predict FNumber and focal length.
+
+    Images that are no camera photos (AI-generated, screenshots, PNGs without camera EXIF)
+    get the status not_photo with the reason, one line each, and are never estimated or
+    written, unless --include-non-photos asks for them.
+    """
     console = Console(stderr=True)
-    if not write_exif and (min_confidence is not None or dry_run or sidecar or keep_mtime is not None):
-        raise click.UsageError("--min-confidence, --dry-run, --sidecar and --keep-mtime only apply with --write-exif")
+    if not write_exif and (min_confidence is not None or dry_run or sidecar or keep_mtime is not None or sidecar_name):
+        raise click.UsageError("--min-confidence, --dry-run, --sidecar, --sidecar-name and --keep-mtime only apply with --write-exif")
     with _errors_to_exit():
         model = model_path or default_model().path
         predictor = Predictor(model, device)
-        options = ScanOptions(tuple(paths), all_photos, force, batch_size, workers, lens=lens_name)
+        options = ScanOptions(tuple(paths), all_photos, force, batch_size, workers, lens=lens_name,
+                              include_non_photos=include_non_photos)
         console.print(f"model {predictor.spec.model_version} ({Path(model).name}) on {predictor.provider}", highlight=False)
         with _open_store(db_path) as store, _progress(console, paths) as advance:
             summary = Scan(store, predictor, options, advance).run()
@@ -93,7 +109,7 @@ def scan(paths: tuple[str, ...], db_path: Path | None, model_path: Path | None, 
                    f"as that lens is not marked chipped. If an adapter chip wrote it: "
                    f"`phototag lens chip \"{lens}\"`, then scan again.")
     if write_exif and not summary.interrupted:
-        write_options = _write_opts(paths, min_confidence, sidecar, keep_mtime)
+        write_options = _write_opts(paths, min_confidence, sidecar, keep_mtime, sidecar_name)
         with _errors_to_exit(), _open_store(db_path) as store:
             written = _run_write_stage(store, write_options, dry_run, summary.run_id)
             store.check_same_file()
@@ -126,6 +142,8 @@ class _RateColumn(TextColumn):
 
 
 def _print_errors(summary: ScanSummary) -> None:
+    for path, reason in summary.not_photos:
+        click.echo(f"not a photo: {path}: {reason}", err=True)
     for path, reason in summary.errors:
         click.echo(f"error: {path}: {reason}", err=True)
 
@@ -138,6 +156,10 @@ def _summary_line(s: ScanSummary) -> str:
     )
     if s.unsupported:
         line += f", {s.unsupported} unsupported"
+    if s.not_photo:
+        line += f", {s.not_photo} not camera photos (not estimated)"
+    if s.included_non_photos:
+        line += f" ({s.included_non_photos} images that are no camera photos estimated: --include-non-photos)"
     if s.found and s.unchanged == s.found:
         line += " - nothing changed since the last scan"
     line += f" [model {s.model_version} on {s.provider}]"
@@ -151,16 +173,18 @@ def _summary_line(s: ScanSummary) -> str:
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 @_db_option
 @_write_options
-def write(paths: tuple[str, ...], db_path: Path | None, min_confidence: float | None, dry_run: bool, sidecar: bool, keep_mtime: bool | None) -> None:
+def write(paths: tuple[str, ...], db_path: Path | None, min_confidence: float | None, dry_run: bool, sidecar: bool,
+          keep_mtime: bool | None, sidecar_name: str | None) -> None:
     """Write stored estimates into the photos (all, or those under PATHS); predicts nothing.
 
     Only photos that lacked lens EXIF get values, each value only at or above
     --min-confidence, marked as estimates in XMP (phototag namespace); a lens you declared
     (scan --lens, lens assign) goes into LensModel, LensMake and LensSpecification unless
     the file names a lens of its own. Files are replaced
-    atomically after verification; `phototag undo` restores them byte for byte.
+    atomically after verification; `phototag undo` restores them byte for byte. RAW, HEIC
+    and AVIF files are never rewritten: their values go into an XMP sidecar.
     """
-    options = _write_opts(paths, min_confidence, sidecar, keep_mtime)
+    options = _write_opts(paths, min_confidence, sidecar, keep_mtime, sidecar_name)
     with _errors_to_exit(), _open_store(db_path) as store:
         run_id = 0 if dry_run else store.start_run("write", None, None, None)
         summary = _run_write_stage(store, options, dry_run, run_id)
@@ -170,12 +194,14 @@ def write(paths: tuple[str, ...], db_path: Path | None, min_confidence: float | 
     _finish_write(summary, options)
 
 
-def _write_opts(paths: tuple[str, ...], min_confidence: float | None, sidecar: bool, keep_mtime: bool | None) -> WriteOptions:
+def _write_opts(paths: tuple[str, ...], min_confidence: float | None, sidecar: bool, keep_mtime: bool | None,
+                sidecar_name: str | None = None) -> WriteOptions:
     return WriteOptions(
         tuple(paths),
         DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence,
         sidecar,
-        True if keep_mtime is None else keep_mtime,
+        keep_mtime=True if keep_mtime is None else keep_mtime,
+        sidecar_name=sidecar_name or SIDECAR_FULL,
     )
 
 

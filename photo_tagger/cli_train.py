@@ -87,6 +87,9 @@ def _print_found(found) -> None:  # type: ignore[no-untyped-def]
         click.echo(f"also left out: {found.manual_lens} with lens EXIF that your lens rules or their LensModel place on "
                    "one of your manual lenses (an adapter chip or the body's lens list records those values, not the "
                    "lens; `phototag lens rules` lists the rules)")
+    if found.not_photo:
+        click.echo(f"also left out: {found.not_photo} images that are no camera photos (AI-generated or screenshots "
+                   "by their metadata: their lens EXIF, if any, is no lens's)")
     for body, count in found.per_body().items():
         click.echo(f"  {count:5d}  {body}")
     _print_unreadable(found.unreadable)

@@ -7,13 +7,22 @@ import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-SUPPORTED = frozenset({".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".png", ".webp"})
-# Listed and reported, not silently dropped: phototag cannot read these yet.
-UNSUPPORTED = frozenset(
-    {".heic", ".heif", ".avif", ".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw",
-     ".srf", ".sr2", ".orf", ".rw2", ".raf", ".pef", ".srw", ".x3f", ".3fr", ".iiq",
-     ".rwl", ".erf", ".kdc", ".dcr", ".mrw", ".mos"}
+# RAW formats exiv2 reads the EXIF of and LibRaw the embedded preview of (rawpreview.py).
+RAW_FORMATS = frozenset(
+    {".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".orf", ".rw2",
+     ".raf", ".pef", ".srw", ".3fr", ".iiq", ".rwl", ".erf", ".kdc", ".dcr", ".mrw", ".mos"}
 )
+HEIF_FORMATS = frozenset({".heic", ".heif", ".hif", ".avif"})  # pillow-heif, Pillow's own AVIF
+SUPPORTED = frozenset({".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".png", ".webp"}) | RAW_FORMATS | HEIF_FORMATS
+# Listed and reported, not silently dropped: phototag cannot read these yet (Sigma's X3F:
+# neither exiv2 nor current LibRaw reads it).
+UNSUPPORTED = frozenset({".x3f"})
+
+
+def is_raw(path: str | os.PathLike[str]) -> bool:
+    """Whether a file is decoded from its embedded preview: told by its name, as LibRaw
+    would also take a 16-bit greyscale TIFF (a film scan) for sensor data."""
+    return _extension(os.fsdecode(path)) in RAW_FORMATS
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ EXPORT_FIELDS = (
     "path", "status", "error", "camera_make", "camera_model", "crop_factor",
     "crop_factor_source", "exif_fnumber", "exif_focal_length", "exif_exposure_time",
     "exif_iso", "fnumber", "fnumber_confidence", "fnumber_source", "focal_length", "focal_length_35mm",
-    "focal_length_confidence", "model_version", "written",
+    "focal_length_confidence", "model_version", "written", "not_photo",
 )
 FORMATS = ("jsonl", "csv")
 

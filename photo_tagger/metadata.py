@@ -20,16 +20,25 @@ from .xmp import AUX_LENS, NAMESPACE, PREFIX, XMP_TWINS, estimated_tags, sidecar
 log = logging.getLogger(__name__)
 
 _QUIET = False
+SOURCE_TYPE = "DigitalSourceType"  # IPTC Extension (Iptc4xmpExt): how the image came to be
 
 
 def quiet_exiv2() -> None:
-    """Keep exiv2's warnings off the console; phototag reports per-file errors itself."""
+    """Keep exiv2's warnings off the console; phototag reports per-file errors itself. Also
+    where BMFF (CR3, HEIC, AVIF) reading is turned on, in pyexiv2 before 2.14 (since then it
+    is always on, and enableBMFF only warns that it is deprecated)."""
     global _QUIET
     if not _QUIET:
         import pyexiv2
 
         pyexiv2.set_log_level(4)  # 4 = mute
+        if _version(pyexiv2.__version__) < (2, 14):
+            pyexiv2.enableBMFF()
         _QUIET = True
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(".")[:2] if part.isdigit())
 
 
 def read_exif_text(image: Any) -> dict[str, str]:
@@ -65,6 +74,8 @@ class PhotoMetadata:
     lens_model: str | None = None
     date_taken: str | None = None  # DateTimeOriginal as written, "YYYY:MM:DD HH:MM:SS"
     exposure_program: int | None = None  # 1 manual, 2 program, 3 aperture priority, 4 shutter priority
+    software: str | None = None  # what made the file: a generator or screenshot tool says it is no photo
+    source_type: str | None = None  # IPTC DigitalSourceType (XMP), a NewsCodes URI (provenance.py)
 
     @property
     def has_lens_exif(self) -> bool:
@@ -140,6 +151,7 @@ def from_exif(exif: dict[str, str]) -> PhotoMetadata:
         lens_model=_text(exif.get("Exif.Photo.LensModel")),
         date_taken=_text(_first(exif, "Exif.Photo.DateTimeOriginal", "Exif.Image.DateTime")),
         exposure_program=_int(exif.get("Exif.Photo.ExposureProgram")),
+        software=_text(exif.get("Exif.Image.Software")),
     )
 
 
@@ -148,22 +160,26 @@ def read_metadata(data: bytes) -> PhotoMetadata:
 
     Values phototag itself wrote (listed in its XMP mark) count as absent: they are
     estimates, not what the camera recorded, and must never become training labels.
+    The XMP is parsed only where one of the two things read from it is in the bytes.
     """
     import pyexiv2
 
     quiet_exiv2()
+    xmp: dict[str, Any] = {}
     try:
         with pyexiv2.ImageData(data) as image:
             exif = read_exif_text(image)
-            if NAMESPACE.encode() in data:
+            if NAMESPACE.encode() in data or SOURCE_TYPE.encode() in data:
                 xmp = properties(data, image.read_xmp())  # where the XMP Toolkit fails, leniently
+            if NAMESPACE.encode() in data:
                 estimated = str(xmp.get(f"Xmp.{PREFIX}.EstimatedTags", ""))
                 exif = {k: v for k, v in exif.items() if k.rsplit(".", 1)[-1] not in estimated.split(",")}
     except (RuntimeError, UnicodeDecodeError, ValueError) as exc:
         if "unknown image type" in str(exc):
             raise MetadataError("it is not an image file (its content matches no image format)") from exc
         raise MetadataError(f"its metadata could not be read ({_first_line(exc)})") from exc
-    return from_exif(exif)
+    source = xmp.get(f"Xmp.iptcExt.{SOURCE_TYPE}")
+    return dataclasses.replace(from_exif(exif), source_type=_text(source if isinstance(source, str) else None))
 
 
 def _first_line(exc: BaseException) -> str:

@@ -97,6 +97,12 @@ def _m7_content_hash(db: sqlite_utils.Database) -> None:
     db["photos"].add_column("content_hash", str)
 
 
+def _m8_not_photos(db: sqlite_utils.Database) -> None:
+    """Why a file is no camera photo (AI-generated, a screenshot: provenance.py). Files
+    scanned before are checked when they change, or by `scan --force`."""
+    db["photos"].add_column("not_photo", str)
+
+
 MIGRATIONS: Sequence[Callable[[sqlite_utils.Database], None]] = (
     _m1_initial, _m2_writes, _m3_lenses, _m4_chipped_lenses, _m5_library_evidence, _m6_undo_journal,
-    _m7_content_hash)
+    _m7_content_hash, _m8_not_photos)

@@ -39,6 +39,8 @@ class ScanOptions:
     batch_size: int = 16
     workers: int = 0  # 0: one per CPU core; 1: decode in this process
     lens: str | None = None  # the known lens every photo of this scan was taken with
+    # estimate images provenance.py says are no camera photos (AI, screenshots) as photos
+    include_non_photos: bool = False
 
 
 @dataclass
@@ -52,6 +54,8 @@ class ScanSummary:
     unchanged: int = 0
     failed: int = 0
     unsupported: int = 0
+    not_photo: int = 0  # AI-generated, screenshots and the like: never estimated (provenance.py)
+    included_non_photos: int = 0  # of has_exif and predicted: no camera photos, estimated on request
     interrupted: bool = False
     settled: int = 0  # writes and undos a killed run left, settled from the files first
     library_refined: int = 0  # estimates the library's labeled photos sharpened (library.py)
@@ -64,26 +68,33 @@ class ScanSummary:
     # the folders (or files) scanned, absolute: a write through a symlink must stay inside them (links.py)
     roots: tuple[str, ...] = ()
     errors: list[tuple[str, str]] = field(default_factory=list)
+    not_photos: list[tuple[str, str]] = field(default_factory=list)  # (path, why), for one line each
 
     def as_dict(self) -> dict[str, object]:
-        return {k: v for k, v in self.__dict__.items() if k not in ("errors", "exif_kept")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("errors", "exif_kept", "not_photos")}
 
 
 Progress = Callable[[int], None]
 
 
 def is_unchanged(
-    known: Known | None, found: FoundFile, model_version: str, all_photos: bool, lens_setup: str | None = None
+    known: Known | None, found: FoundFile, model_version: str, all_photos: bool, lens_setup: str | None = None,
+    include_non_photos: bool = False,
 ) -> bool:
     """True when the stored result for this file is still the answer (errors are retried).
 
     A prediction is redone when the model or the user's lens facts (lens_setup) changed; so
-    is a photo with lens EXIF, which a new lens rule may place on a manual lens.
+    is a photo with lens EXIF, which a new lens rule may place on a manual lens. A file that
+    is no camera photo is redone when --include-non-photos is given or dropped.
     """
     if known is None or (known.size, known.mtime_ns) != (found.size, found.mtime_ns):
         return False
-    if known.status == "unsupported":
-        return True
+    if known.status == "not_photo":
+        return not include_non_photos
+    if known.not_photo and not include_non_photos:
+        return False  # estimated on request before: marked again, its estimate dropped
+    if known.status == "unsupported":  # until a release that reads the format
+        return found.kind == "unsupported"
     same_prediction = known.model_version == model_version and known.lens_setup == lens_setup
     if known.status == "predicted":
         return same_prediction
@@ -134,11 +145,13 @@ class Scan:
         for found in discover(self.options.paths):
             self.summary.found += 1
             known_row = known.get(display_path(found.path))
-            if found.kind != "error" and is_unchanged(known_row, found, version, self.options.all_photos, self.lens_setup):
+            if found.kind != "error" and is_unchanged(known_row, found, version, self.options.all_photos, self.lens_setup,
+                                                      self.options.include_non_photos):
                 self.summary.unchanged += 1
                 self.progress(1)
             elif found.kind == "photo":
-                yield Task(found.path, found.size, found.mtime_ns, self.options.all_photos)
+                yield Task(found.path, found.size, found.mtime_ns, self.options.all_photos,
+                           self.options.include_non_photos)
             else:
                 self._record(self._bare_record(found))
                 self.progress(1)
@@ -157,6 +170,8 @@ class Scan:
     def _take(self, item: Analysed) -> None:
         if item.error is not None:
             self._record(self._error_record(item.task, item.error))
+        elif item.not_photo and item.pixels is None and not item.task.include_non_photos:
+            self._record(self._record_from(item, "not_photo"))
         elif item.pixels is None:
             self._record(self._record_from(item, "has_exif"))
             self._count_kept(item)
@@ -212,11 +227,16 @@ class Scan:
             self.summary.exif_kept[lens.name] = self.summary.exif_kept.get(lens.name, 0) + 1
 
     def _record(self, record: PhotoRecord) -> None:
-        counter = {"has_exif": "has_exif", "predicted": "predicted", "error": "failed", "unsupported": "unsupported"}
+        counter = {"has_exif": "has_exif", "predicted": "predicted", "error": "failed", "unsupported": "unsupported",
+                   "not_photo": "not_photo"}
         name = counter[record.status]
         setattr(self.summary, name, getattr(self.summary, name) + 1)
         if record.status == "error":
             self.summary.errors.append((record.path, record.error or ""))
+        elif record.status == "not_photo":
+            self.summary.not_photos.append((record.path, record.not_photo or ""))
+        elif record.not_photo:
+            self.summary.included_non_photos += 1
         self._pending.append(record)
         if len(self._pending) >= SAVE_EVERY:
             self._flush()
@@ -256,6 +276,7 @@ class Scan:
             exif_flash_fired=None if meta.flash_fired is None else int(meta.flash_fired),
             exif_exposure_program=meta.exposure_program, taken_at=iso_taken(meta.date_taken),
             lens_setup=self.lens_setup,  # a change of lens facts redoes has_exif photos too
+            not_photo=item.not_photo,
         )
 
 

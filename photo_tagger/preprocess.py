@@ -1,6 +1,8 @@
 """Turn a file's bytes into the model's input. The only place Pillow opens photos.
 
-The trainer calls these same functions, so training and inference cannot drift.
+The trainer calls these same functions, so training and inference cannot drift. A RAW
+file is decoded from its embedded preview (rawpreview.py); HEIC/HEIF through pillow-heif,
+AVIF through Pillow's own plugin.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import io
 import math
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -16,20 +19,55 @@ from .camera import CropFactor
 from .errors import UnreadableImage
 from .metadata import PhotoMetadata
 from .modelspec import AUX_FEATURES, ModelSpec
+from .rawpreview import Preview, check_preview_size, raw_preview, raw_size
 
 # Larger than any camera writes (a 150 MP medium-format frame), smaller than a bomb.
 MAX_PIXELS = 250_000_000
 Image.MAX_IMAGE_PIXELS = None  # we check the size ourselves, with a clear message
 
+_OPENERS = False
 
-def decode(data: bytes, min_side: int | None) -> Image.Image:
+
+def register_openers() -> None:
+    """HEIC/HEIF through pillow-heif, once per process (AVIF Pillow reads itself)."""
+    global _OPENERS
+    if not _OPENERS:
+        from pillow_heif import register_heif_opener
+
+        register_heif_opener()
+        _OPENERS = True
+
+
+def decode(data: bytes, min_side: int | None, raw: bool = False) -> Image.Image:
     """Decode to an upright RGB image at least min_side px on each side (None: full size).
 
     JPEG draft mode (DCT scaling) means a 24 MP photo is never fully decoded when the
-    model needs a few hundred pixels.
+    model needs a few hundred pixels. raw: the bytes are a RAW file (discover.is_raw), whose
+    embedded preview is decoded instead, turned by the RAW's own orientation.
     """
     if not data:
         raise UnreadableImage("the file is empty")
+    if raw:
+        return _decode_preview(raw_preview(data), min_side)
+    register_openers()
+    return _open(data, min_side)
+
+
+def _decode_preview(preview: Preview, min_side: int | None) -> Image.Image:
+    """A RAW's preview, upright by the RAW's orientation: the preview's own EXIF, where it
+    has any, repeats the RAW's, so applying both would turn it twice."""
+    if preview.bitmap is not None:
+        image = Image.fromarray(preview.bitmap.squeeze()).convert("RGB")
+    else:
+        image = _open(preview.jpeg or b"", min_side, transpose=False, check=check_preview_size)
+    method = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_270,
+              8: Image.Transpose.ROTATE_90}.get(preview.orientation)
+    return image.transpose(method) if method is not None else image
+
+
+def _open(data: bytes, min_side: int | None, transpose: bool = True,
+          check: Callable[[int, int], None] | None = None) -> Image.Image:
+    """Pillow's decode with the size limits; check(width, height) may refuse before decoding."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -40,10 +78,13 @@ def decode(data: bytes, min_side: int | None) -> Image.Image:
                     f"the image claims {width}x{height} pixels, over the "
                     f"{MAX_PIXELS // 1_000_000} MP safety limit (a decompression bomb?)"
                 )
+            if check is not None:
+                check(width, height)
             if min_side and image.format == "JPEG":
                 image.draft("RGB", (min_side, min_side))
             image.load()
-            ImageOps.exif_transpose(image, in_place=True)  # no copy of an upright photo
+            if transpose:
+                ImageOps.exif_transpose(image, in_place=True)  # no copy of an upright photo
             return image if image.mode == "RGB" else image.convert("RGB")
     except UnreadableImage:
         raise
@@ -53,8 +94,11 @@ def decode(data: bytes, min_side: int | None) -> Image.Image:
         raise UnreadableImage(f"the image data is damaged ({_short(exc)})") from exc
 
 
-def probe_size(data: bytes) -> tuple[int | None, int | None]:
+def probe_size(data: bytes, raw: bool = False) -> tuple[int | None, int | None]:
     """The stored pixel size from the header alone (None if Pillow cannot read it)."""
+    if raw:
+        return raw_size(data)
+    register_openers()
     try:
         with warnings.catch_warnings():  # a head cut mid-TIFF makes Pillow warn; None answers
             warnings.simplefilter("ignore")
@@ -94,9 +138,9 @@ def to_model_input(image: Image.Image, spec: ModelSpec) -> np.ndarray:
     return normalise(resize_for_model(image, spec), spec)
 
 
-def prepare(data: bytes, spec: ModelSpec) -> np.ndarray:
+def prepare(data: bytes, spec: ModelSpec, raw: bool = False) -> np.ndarray:
     """File bytes to model input: the one path shared by scan and the trainer's evaluation."""
-    return to_model_input(decode(data, spec.input_size), spec)
+    return to_model_input(decode(data, spec.input_size, raw), spec)
 
 
 def aux_vector(meta: PhotoMetadata, crop: CropFactor | None) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-STATUSES = ("has_exif", "predicted", "error", "unsupported")
+STATUSES = ("has_exif", "predicted", "error", "unsupported", "not_photo")
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,9 @@ class PhotoRecord:
     lens_source: str | None = None  # scan (--lens), exif (LensModel), or rule
     lens_confidence: float | None = None  # posterior when several lenses were candidates
     lens_setup: str | None = None  # fingerprint of the lens facts used, to redo on change
+    # why the file is no camera photo (provenance.py), whatever its status: 'not_photo', or
+    # estimated anyway because the user asked (scan --include-non-photos)
+    not_photo: str | None = None
     model_version: str | None = None
     provider: str | None = None
     run_id: int | None = None

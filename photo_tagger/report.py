@@ -134,10 +134,13 @@ class _Tally:
         self.bins: dict[str, Counter[str]] = {key: Counter() for key in HISTOGRAMS}
         self.lenses: dict[str, list[float]] = {}  # name: [photos, FNumber conf sum, focal conf sum]
         self.accuracy = _Accuracy()
+        self.not_photos: Counter[str] = Counter()  # why, for the files left alone (provenance.py)
 
     def add(self, r: dict[str, Any]) -> None:
         self.photos += 1
         self.status[r["status"]] += 1
+        if r.get("not_photo"):
+            self.not_photos[r["not_photo"] if r["status"] == "not_photo" else INCLUDED] += 1
         if r["status"] in ("has_exif", "predicted"):
             self.cameras[body_name(r["camera_make"], r["camera_model"])] += 1
         self.accuracy.add(r)
@@ -159,6 +162,8 @@ class _Tally:
             for name, (n, f, l) in sorted(self.lenses.items(), key=lambda kv: -kv[1][0])
         }
 
+
+INCLUDED = "estimated anyway (scan --include-non-photos)"
 
 WRITTEN_VALUES = {VALUE_FNUMBER: FNUMBER, VALUE_FOCAL: FOCAL_LENGTH, VALUE_LENS: LENS_MODEL}
 
@@ -185,6 +190,7 @@ def summarise(store: Store) -> dict[str, Any]:
         "database": str(store.path),
         "photos": tally.photos,
         "by_status": dict(tally.status),
+        "not_photos": dict(tally.not_photos.most_common()),
         **{key: _ordered(tally.bins[key], edges, fmt) for key, (_, edges, fmt) in HISTOGRAMS.items()},
         "accuracy_on_exif_photos": tally.accuracy.result(),
         "cameras": dict(tally.cameras.most_common(20)),
@@ -200,6 +206,8 @@ def render(summary: dict[str, Any], console: Console) -> None:
     """Draw the summary as rich tables."""
     console.print(f"[bold]phototag report[/] for {summary['database']}: {summary['photos']} photos")
     _table(console, "Photos by status", summary["by_status"])
+    if summary["not_photos"]:
+        _table(console, "Not camera photos by reason (status not_photo: never estimated or written)", summary["not_photos"])
     _table(console, "Predicted FNumber", summary["fnumber"])
     _table(console, "Predicted 35 mm-equivalent focal length", summary["focal_length_35mm"])
     _table(console, "FNumber confidence", summary["fnumber_confidence"])

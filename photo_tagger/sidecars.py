@@ -12,7 +12,7 @@ from typing import Any
 
 from .errors import MetadataWriteError
 from .tagio import read_tags
-from .xmp import sidecar_candidates
+from .xmp import SIDECAR_BASE, SIDECAR_FULL, sidecar_candidates, sidecar_path
 
 
 def sidecars_xmp(photo: str) -> dict[str, Any]:
@@ -23,6 +23,17 @@ def sidecars_xmp(photo: str) -> dict[str, Any]:
         if content is not None:
             found = {**found, **sidecar_tags(candidate, content)}
     return found
+
+
+def sidecar_to_write(photo: str, form: str = SIDECAR_FULL) -> str:
+    """The sidecar a write goes into: one that exists, of the form asked first, else a new
+    one of that form. Lightroom reads only photo.xmp and darktable only photo.ARW.xmp, so an
+    existing one is updated rather than a second made beside it, which would disagree."""
+    other = SIDECAR_BASE if form == SIDECAR_FULL else SIDECAR_FULL
+    for candidate in (sidecar_path(photo, form), sidecar_path(photo, other)):
+        if os.path.isfile(candidate):
+            return candidate
+    return sidecar_path(photo, form)
 
 
 def read_sidecar(path: str) -> bytes | None:

@@ -59,6 +59,7 @@ class Known:
     status: str
     model_version: str | None
     lens_setup: str | None = None
+    not_photo: str | None = None  # the reason a scan found it no camera photo
 
 
 def now() -> str:
@@ -132,7 +133,7 @@ class Store:
     @guarded
     def known(self) -> dict[str, Known]:
         """Every file's size, mtime, status and model version, for the unchanged check."""
-        rows = self.conn.execute("SELECT path, size, mtime_ns, status, model_version, lens_setup FROM photos")
+        rows = self.conn.execute("SELECT path, size, mtime_ns, status, model_version, lens_setup, not_photo FROM photos")
         return {row[0]: Known(*row[1:]) for row in rows}
 
     @guarded
@@ -154,11 +155,12 @@ class Store:
 
     @guarded
     def labeled_exposures(self) -> Iterator[dict[str, Any]]:
-        """The photos whose own EXIF holds the exposure triangle: what the library teaches."""
+        """The photos whose own EXIF holds the exposure triangle: what the library teaches (an
+        image that is no camera photo teaches nothing, even one estimated on request)."""
         yield from self.db.query(
             "SELECT path, camera_make, camera_model, taken_at, exif_fnumber, exif_exposure_time, exif_iso, "
             "exif_exposure_bias, exif_flash_fired, exif_exposure_program FROM photos WHERE status = 'has_exif' "
-            "AND exif_fnumber > 0 AND exif_exposure_time > 0 AND exif_iso > 0")
+            "AND not_photo IS NULL AND exif_fnumber > 0 AND exif_exposure_time > 0 AND exif_iso > 0")
 
     @guarded
     def refinable(self) -> Iterator[dict[str, Any]]:

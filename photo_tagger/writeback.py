@@ -30,14 +30,14 @@ from .inplace import rewrite
 from .journal import real_path, settle_pending
 from .lensbook import LensBook
 from .links import SIDECAR_HINT, scan_roots, write_target
-from .sidecars import read_sidecar, sidecar_tags, sidecars_xmp
+from .sidecars import read_sidecar, sidecar_tags, sidecar_to_write, sidecars_xmp
 from .lenses import Lens
 from .plan import (ALREADY, choose, exif_version_update, kept_marks, stale_lens, still_to_write,
                    value_reasons, within_version, without_present)
 from .store import Store, now
 from .tagio import modify, read_tags, undo_record, verify
 from .xmp import (
-    EMPTY_PACKET, XMP_TWINS, Estimate, exif_tags, register_namespace, shown, sidecar_candidates, sidecar_path, xmp_tags,
+    EMPTY_PACKET, SIDECAR_FULL, XMP_TWINS, Estimate, exif_tags, register_namespace, shown, sidecar_candidates, xmp_tags,
 )
 
 # Written values must be right at least 4 times in 5 on photographers the model never saw:
@@ -49,6 +49,8 @@ DEFAULT_MIN_CONFIDENCE = 0.8
 # told by size and mtime, or by content hash where the scan stored one (rows scanned before
 # phototag stored hashes have none: size and mtime alone)
 CHANGED_SINCE_SCAN = "the file changed since it was scanned (scan it again)"
+# the formats written in-file; every other (RAW, HEIC/HEIF, AVIF) gets an XMP sidecar, as
+# darktable, Lightroom and digiKam do: phototag never rewrites a RAW or HEIC container
 IN_FILE_FORMATS = frozenset({".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".png", ".webp"})
 
 
@@ -58,8 +60,9 @@ class WriteOptions:
 
     paths: tuple[str, ...] = ()  # empty: every predicted photo in the database
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
-    sidecar: bool = False  # write photo.ext.xmp for every format, never the photo itself
+    sidecar: bool = False  # write an XMP sidecar for every format, never the photo itself
     keep_mtime: bool = True
+    sidecar_name: str = SIDECAR_FULL  # a new sidecar's name: 'full' photo.ARW.xmp, 'base' photo.xmp
 
 
 @dataclass
@@ -216,7 +219,7 @@ class WriteStage:
         for path, raw in names:
             photo = real_path({"path": path, "path_bytes": raw})
             folders.add(os.path.dirname(photo))
-            for name in (photo, sidecar_path(photo)):
+            for name in (photo, *sidecar_candidates(photo)):
                 if os.path.islink(name):
                     row = self.store.photo(path) or {}
                     try:
@@ -278,7 +281,7 @@ class WriteStage:
                     return CHANGED_SINCE_SCAN
                 roots = self._scan_roots(row)
                 if sidecar:
-                    job = build_sidecar_job(row, photo, data, info, est, roots)
+                    job = build_sidecar_job(row, photo, data, info, est, roots, self.options.sidecar_name)
                 else:
                     job = build_exif_job(row, write_target(photo, roots), data, info, est)
                 if isinstance(job, str):
@@ -330,19 +333,21 @@ def build_exif_job(row: dict[str, Any], photo: str, data: bytes, info: os.stat_r
 
 
 def build_sidecar_job(row: dict[str, Any], photo: str, data: bytes, info: os.stat_result, est: Estimate,
-                      roots: Sequence[str] = ()) -> Job | str:
-    """photo.ext.xmp with the estimates, created or updated; the photo itself is not touched.
+                      roots: Sequence[str] = (), form: str = SIDECAR_FULL) -> Job | str:
+    """The photo's sidecar with the estimates: the one it has (photo.ARW.xmp or photo.xmp)
+    updated, else a new one named by form; the photo itself is not touched.
     A sidecar that is a link stays one: its target is written, if inside roots (links.py)."""
     try:
         exif, xmp = read_tags(data)
     except MetadataWriteError:  # a format pyexiv2 cannot parse: the sidecars still speak for it
         exif, xmp = {}, {}
-    target = write_target(sidecar_path(photo), roots, "its sidecar", SIDECAR_HINT)
+    chosen = sidecar_to_write(photo, form)
+    target = write_target(chosen, roots, "its sidecar", SIDECAR_HINT)
     existing: bytes | None = None
     for candidate in sidecar_candidates(photo):
         content = read_sidecar(candidate)
         if content is not None:
-            if candidate == sidecar_path(photo):
+            if candidate == chosen:
                 existing = content
             xmp = {**xmp, **sidecar_tags(candidate, content)}
     packet_xmp = read_tags(existing)[1] if existing else {}

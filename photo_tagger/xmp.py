@@ -206,12 +206,16 @@ def estimated_tags(xmp: dict[str, Any]) -> set[str]:
     return {name for name in str(xmp.get(f"Xmp.{PREFIX}.EstimatedTags", "")).split(",") if name}
 
 
-def sidecar_path(photo: str) -> str:
-    """The sidecar phototag writes: 'photo.jpg.xmp' (darktable and digiKam style)."""
-    return photo + ".xmp"
+SIDECAR_FULL, SIDECAR_BASE = "full", "base"  # the two sidecar names, as --sidecar-name calls them
+
+
+def sidecar_path(photo: str, form: str = SIDECAR_FULL) -> str:
+    """A sidecar's name: 'photo.ARW.xmp' (full: darktable, digiKam) or 'photo.xmp'
+    (base: Lightroom, Capture One)."""
+    return os.path.splitext(photo)[0] + ".xmp" if form == SIDECAR_BASE else photo + ".xmp"
 
 
 def sidecar_candidates(photo: str) -> tuple[str, str]:
     """Both names other tools use, read when checking what a photo already says:
     'photo.jpg.xmp' (darktable, digiKam) and 'photo.xmp' (Lightroom, Capture One)."""
-    return sidecar_path(photo), os.path.splitext(photo)[0] + ".xmp"
+    return sidecar_path(photo), sidecar_path(photo, SIDECAR_BASE)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+import pyexiv2
 from PIL import Image
 
 from photo_tagger.cli import cli
@@ -39,10 +40,13 @@ def build_corpus(root: Path) -> dict[str, Path]:
     corpus["truncated.jpg"].write_bytes(full[: len(full) // 2])
     corpus["text.jpg"] = root / "text.jpg"
     corpus["text.jpg"].write_text("this is not a photo\n" * 20)
-    corpus["png-named.jpg"] = make_photo(root / "png-named.jpg", seed=4, fmt="PNG")
-    corpus["tiny.png"] = make_photo(root / "tiny.png", size=(1, 1), seed=5)
+    # the PNGs carry a camera's EXIF: a PNG without it is no camera photo (provenance.py), never decoded
+    corpus["png-named.jpg"] = make_photo(root / "png-named.jpg", exif=camera_exif(None, None), seed=4, fmt="PNG")
+    corpus["tiny.png"] = make_photo(root / "tiny.png", size=(1, 1), exif=camera_exif(None, None), seed=5)
     bomb = Image.new("1", (20000, 15000))
     bomb.save(root / "bomb.png")
+    with pyexiv2.Image(str(root / "bomb.png")) as image:
+        image.modify_exif(camera_exif(None, None))
     corpus["bomb.png"] = root / "bomb.png"
     corpus["broken-exif.jpg"] = broken_exif_jpeg(root / "broken-exif.jpg")
     odd = os.fsencode(str(root)) + b"/caf\xe9.jpg"  # Latin-1 bytes: not valid UTF-8
@@ -57,6 +61,8 @@ def build_corpus(root: Path) -> dict[str, Path]:
     corpus["unreadable.jpg"] = unreadable
     corpus["raw.nef"] = root / "raw.nef"
     corpus["raw.nef"].write_bytes(b"not really raw")
+    corpus["sigma.x3f"] = root / "sigma.x3f"
+    corpus["sigma.x3f"].write_bytes(b"FOVb not really raw")
     return corpus
 
 
@@ -85,13 +91,14 @@ def test_bad_input_corpus(tmp_path, tiny_model):
     assert got["png-named.jpg"][0] == "predicted", "content decides the format, not the name"
     assert got["tiny.png"][0] == "predicted", "a 1x1 image is odd but valid"
     assert got["caf\\xe9.jpg"][0] == "predicted", "non-UTF-8 names are scanned and stored printable"
-    assert got["raw.nef"] == ("unsupported", "NEF files are not supported yet")
+    assert got["sigma.x3f"] == ("unsupported", "X3F files are not supported yet")
     expected_errors = {
         "empty.jpg": "empty",
         "truncated.jpg": "damaged",
         "text.jpg": "not an image file",
         "bomb.png": "decompression bomb",
         "broken-exif.jpg": "metadata",
+        "raw.nef": "metadata",  # exiv2 takes it for a damaged file, LibRaw is never asked
         "dangling.jpg": "symbolic link",
         "self-loop.jpg": "symbolic link",
     }

@@ -402,8 +402,10 @@ def test_a_lightroom_sidecar_naming_a_lens_keeps_it(tmp_path, tiny_model):
     (tmp_path / "roll" / "a.xmp").write_bytes(modify(EMPTY_PACKET, {}, {"Xmp.aux.Lens": "Jupiter-9 85mm f/2"}))
     db = tmp_path / "t.db"
     write_with_helios(tmp_path / "roll", tiny_model, db, "--sidecar")
-    side = tags(f"{photo}.xmp")[1]
-    assert "Xmp.exifEX.LensModel" not in side and "Xmp.aux.Lens" not in side and "Xmp.exif.FNumber" in side
+    assert not Path(f"{photo}.xmp").exists()  # Lightroom's own sidecar is updated, not doubled
+    side = tags(tmp_path / "roll" / "a.xmp")[1]
+    assert side["Xmp.aux.Lens"] == "Jupiter-9 85mm f/2" and "Xmp.exifEX.LensModel" not in side
+    assert "Xmp.exif.FNumber" in side
 
 
 # --- comparing values --------------------------------------------------------------------

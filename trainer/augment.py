@@ -61,11 +61,12 @@ def plan(rng: random.Random, crops: tuple[float, ...] = CROP_FACTORS, per_crop: 
     return variants
 
 
-def render(data: bytes, spec: ModelSpec, variant: Variant) -> np.ndarray:
-    """The model input for this variant; the identity goes through `prepare` itself."""
+def render(data: bytes, spec: ModelSpec, variant: Variant, raw: bool = False) -> np.ndarray:
+    """The model input for this variant; the identity goes through `prepare` itself.
+    raw: the bytes are a RAW file, decoded from its preview as the scan does."""
     if variant.is_identity:
-        return prepare(data, spec)
-    image = decode(data, int(math.ceil(spec.input_size * variant.crop)))
+        return prepare(data, spec, raw)
+    image = decode(data, int(math.ceil(spec.input_size * variant.crop)), raw)
     image = centre_crop(image, variant.crop)
     if variant.flip:
         image = ImageOps.mirror(image)

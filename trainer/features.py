@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..discover import is_raw
 from ..errors import PhototagError, UnreadablePhotos
 from ..modelspec import AUX_FEATURES, INPUT_AUX, INPUT_IMAGE, ModelSpec
 from .augment import Variant, relabel, render
@@ -123,7 +124,7 @@ def _compute(todo: Sequence[int], photos: Sequence[LabeledPhoto], plans: Sequenc
         photo = photos[index]
         try:
             data = Path(photo.path).read_bytes()
-            rendered = [render(data, spec, variant) for variant in plans[index]]
+            rendered = [render(data, spec, variant, is_raw(photo.path)) for variant in plans[index]]
         except (OSError, PhototagError) as exc:
             failures.append((photo.path, str(getattr(exc, "strerror", None) or exc).rstrip(".")))
         else:

@@ -67,6 +67,7 @@ class Harvest:
     unresolved_crop: int = 0  # of which len(partial) were kept as partial labels
     out_of_range: int = 0
     manual_lens: int = 0  # lens EXIF present, but the lens book says a manual lens took the photo
+    not_photo: int = 0  # AI-generated, screenshots (provenance.py): whatever EXIF they carry teaches nothing
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (path, why): skipped, named
 
     @property
@@ -96,6 +97,9 @@ def label(result: Analysed, harvest: Harvest, lenses: LensResolver | None = None
     meta = result.meta
     if result.error or meta is None:
         harvest.unreadable.append((result.task.path, result.error or "its metadata could not be read"))
+        return None
+    if result.not_photo:
+        harvest.not_photo += 1
         return None
     if not meta.has_lens_exif:
         harvest.unlabeled += 1

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..calibration import prior_rows
 from ..camera import UNKNOWN_BODY
+from ..discover import is_raw
 from ..infer import Predictor
 from ..modelspec import DOF_UNITS, PRIOR_POOLS, ModelSpec, default_spec, third_stop_bins
 from ..preprocess import prepare
@@ -288,7 +289,7 @@ def to_json(value: object) -> object:
 
 def inference_inputs(photos: Sequence[LabeledPhoto], spec: ModelSpec) -> tuple[np.ndarray, np.ndarray]:
     """Exactly what `scan` feeds the model for these files."""
-    images = np.stack([prepare(Path(p.path).read_bytes(), spec) for p in photos])
+    images = np.stack([prepare(Path(p.path).read_bytes(), spec, is_raw(p.path)) for p in photos])
     return images, np.stack([p.aux for p in photos]).astype(np.float32)
 
 
