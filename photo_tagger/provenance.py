@@ -94,7 +94,20 @@ def software_kind(software: str | None) -> str | None:
 
 
 def c2pa_reason(data: bytes, path: str) -> str | None:
-    """The generative source a C2PA manifest in the file declares, or None.
+    """The generative source a C2PA manifest in the file declares, or None."""
+    store = manifest_store(data, path)
+    return manifest_reason(store) if store else None
+
+
+def has_credentials(data: bytes, path: str) -> bool:
+    """Whether the file carries C2PA Content Credentials: any edit of its bytes breaks their
+    signature, so phototag writes beside such a file, never into it."""
+    store = manifest_store(data, path)
+    return bool(store and store.get("manifests"))
+
+
+def manifest_store(data: bytes, path: str) -> dict | None:
+    """The file's C2PA manifest store as the reader gives it, or None.
 
     Only files with the manifest store's mark are handed to the reader. A manifest the
     reader cannot parse is no verdict: the file stays a photo, as it would without one.
@@ -105,10 +118,9 @@ def c2pa_reason(data: bytes, path: str) -> str | None:
 
     try:
         with c2pa.Reader(path) as reader:
-            store = json.loads(reader.json())
+            return json.loads(reader.json())
     except (c2pa.C2paError, OSError, ValueError):
         return None
-    return manifest_reason(store)
 
 
 def manifest_reason(store: dict) -> str | None:

@@ -22,11 +22,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .discover import display_path
-from .errors import MetadataWriteError
+from .errors import MetadataWriteError, PhototagError
 from .faults import crash_point
 from .atomic import discard, file_hash, locked, remove_stale_temps, sha256, write_temp
 from .atomic import replace as replace_file
 from .inplace import rewrite
+from .metadata import read_metadata
+from .provenance import has_credentials, not_photo_reason
 from .journal import real_path, settle_pending
 from .lensbook import LensBook
 from .links import SIDECAR_HINT, scan_roots, write_target
@@ -279,6 +281,10 @@ class WriteStage:
                     data = handle.read()
                 if row.get("content_hash") and sha256(data) != row["content_hash"]:  # same size and mtime
                     return CHANGED_SINCE_SCAN
+                why_not = _not_a_photo(row, data, photo)
+                if why_not:
+                    return why_not
+                sidecar = sidecar or has_credentials(data, photo)  # an edit would break their signature
                 roots = self._scan_roots(row)
                 if sidecar:
                     job = build_sidecar_job(row, photo, data, info, est, roots, self.options.sidecar_name)
@@ -297,6 +303,19 @@ class WriteStage:
         if self._roots is None:
             self._roots = scan_roots(self.store.runs())
         return self._roots.get(row.get("run_id") or 0, ())
+
+
+def _not_a_photo(row: dict[str, Any], data: bytes, photo: str) -> str | None:
+    """Why the file is no camera photo, checked again on the bytes about to be written: a
+    row scanned before phototag checked (or a file since marked AI) must not get a lens.
+    A photo the user took in with --include-non-photos keeps its stored reason and passes."""
+    if row.get("not_photo"):
+        return None
+    try:
+        why = not_photo_reason(read_metadata(data), data, photo)
+    except PhototagError:
+        return None  # unreadable metadata: the write's own reading says so
+    return f"it is not a camera photo: {why} (scan it again to record that)" if why else None
 
 
 def _writable(path: str, info: os.stat_result) -> bool:

@@ -8,6 +8,7 @@ import datetime
 import hashlib
 import json
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -16,9 +17,10 @@ from PIL import Image, PngImagePlugin
 
 from helpers import rows, run
 from photos import camera_exif, make_photo
+from photo_tagger.tagio import read_tags
 from photo_tagger.trainer.harvest import harvest
 
-DATA = Path("/work/shared/data/photos")
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
 REAL_PHOTO = DATA / "debian+kphotoalbum" / "0005.jpg"  # Canon EOS 350D, FNumber and FocalLength in EXIF
 OTHER_PHOTO = DATA / "debian+kphotoalbum" / "0013.jpg"
 AI = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
@@ -183,7 +185,9 @@ def test_c2pa_manifest_with_generative_source_marks_a_photo_with_camera_exif(tmp
                                                 "AI-generated (trainedAlgorithmicMedia)")
     assert digest(signed) == before
     assert got["capture.jpg"]["status"] == "predicted", "a camera capture's credentials are no reason"
-    assert digest(capture) != capture_before, "and it is written"
+    # and it is written beside, not into: an edit would break the credentials' signature
+    assert digest(capture) == capture_before
+    assert read_tags((root / "capture.jpg.xmp").read_bytes())[1]["Xmp.exif.FNumber"]
 
 
 def test_all_keeps_them_out_and_include_non_photos_takes_them_in(tmp_path, tiny_model):
@@ -216,3 +220,20 @@ def test_train_harvest_leaves_them_out(tmp_path):
     found = harvest([root], workers=1)
     assert [Path(p.path).name for p in found.photos + found.partial] == ["photo.jpg"]
     assert found.not_photo == 1
+
+
+def test_write_checks_again_a_row_an_older_version_scanned(tmp_path, tiny_model):
+    """A database from before this check holds screenshots as predicted photos: `write`
+    reads the file's bytes anyway, and holds such a file back instead of stamping a lens."""
+    root = tmp_path / "old"
+    shot = real_copy(REAL_PHOTO, root / "midjourney.jpg", "-all=", "-Software=Midjourney")
+    before = digest(shot)
+    db = tmp_path / "t.db"
+    assert scan(root, tiny_model, db, "--include-non-photos").exit_code == 0
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("UPDATE photos SET not_photo = NULL")  # as an older version stored it
+    conn.close()
+    result = run("write", "--db", str(db), "--min-confidence", "0")
+    assert "0 written" in result.output and "it is not a camera photo" in run("report", "--db", str(db)).output
+    assert digest(shot) == before
