@@ -40,3 +40,8 @@ def train_cache_dir() -> Path:
     """`phototag train` keeps its photos' backbone features here, so a second run only
     computes the photos that are new or changed."""
     return state_dir() / "train-cache"
+
+
+def thumbs_dir() -> Path:
+    """Thumbnails the HTML report made, kept so the next report decodes nothing again."""
+    return state_dir() / "thumbs"
