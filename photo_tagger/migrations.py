@@ -103,6 +103,13 @@ def _m8_not_photos(db: sqlite_utils.Database) -> None:
     db["photos"].add_column("not_photo", str)
 
 
+def _m9_shots(db: sqlite_utils.Database) -> None:
+    """RAW+JPEG pairs (pairs.py): on a RAW's row, the path of the JPEG (or HEIC) that is the
+    same shot, whose estimate it shares. Set by every scan from the rows it finds."""
+    db["photos"].add_column("shot_of", str)
+    db["photos"].create_index(["shot_of"])
+
+
 MIGRATIONS: Sequence[Callable[[sqlite_utils.Database], None]] = (
     _m1_initial, _m2_writes, _m3_lenses, _m4_chipped_lenses, _m5_library_evidence, _m6_undo_journal,
-    _m7_content_hash, _m8_not_photos)
+    _m7_content_hash, _m8_not_photos, _m9_shots)

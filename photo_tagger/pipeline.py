@@ -21,8 +21,9 @@ from .discover import FoundFile, discover, display_path
 from .infer import Predictor
 from .journal import settle_pending
 from .lensbook import LensBook
-from .lenses import Lens, LensResolver
+from .lenses import Lens, LensResolver, Resolution
 from .library import encode_probs, iso_taken, refine_library
+from .pairs import link_shots
 from .records import PhotoRecord
 from .store import Known, Store, now
 
@@ -59,9 +60,13 @@ class ScanSummary:
     interrupted: bool = False
     settled: int = 0  # writes and undos a killed run left, settled from the files first
     library_refined: int = 0  # estimates the library's labeled photos sharpened (library.py)
+    shots_paired: int = 0  # RAW+JPEG pairs in the database, each one shot with one estimate (pairs.py)
     # photos with lens EXIF that a rule (or --lens) for a lens not marked chipped matched,
     # by lens name: kept as having lens EXIF, and worth a word in case a chip wrote it
     exif_kept: dict[str, int] = field(default_factory=dict)
+    # photos from bodies with a built-in lens (phones, compacts) that --lens or a rule named a
+    # lens for, by body: the lens is not applied to them (lenses.LensResolver.fixed_body)
+    fixed_bodies: dict[str, int] = field(default_factory=dict)
     provider: str = ""
     model_version: str = ""
     run_id: int = 0
@@ -71,7 +76,7 @@ class ScanSummary:
     not_photos: list[tuple[str, str]] = field(default_factory=list)  # (path, why), for one line each
 
     def as_dict(self) -> dict[str, object]:
-        return {k: v for k, v in self.__dict__.items() if k not in ("errors", "exif_kept", "not_photos")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("errors", "exif_kept", "fixed_bodies", "not_photos")}
 
 
 Progress = Callable[[int], None]
@@ -131,6 +136,7 @@ class Scan:
             self._predict_batch()
             self._flush()
             s.library_refined = refine_library(self.store, np.asarray(self.predictor.spec.fnumber_bins))
+            s.shots_paired = link_shots(self.store)  # last: a RAW takes its JPEG's final estimate
         except KeyboardInterrupt:
             s.interrupted = True
             self._flush()  # what was analysed but not predicted is simply redone next time
@@ -175,6 +181,7 @@ class Scan:
         elif item.pixels is None:
             self._record(self._record_from(item, "has_exif"))
             self._count_kept(item)
+            self._count_fixed(self.resolver.resolve(item.task.path, item.meta))
         else:
             self._batch.append(item)
             if len(self._batch) >= self.options.batch_size:
@@ -199,6 +206,7 @@ class Scan:
             self.summary.checked += status == "has_exif"
             if labeled:
                 self._count_kept(item)
+            self._count_fixed(lenses)
             record = replace(
                 self._record_from(item, status),
                 fnumber=est.fnumber,
@@ -220,6 +228,11 @@ class Scan:
             self._record(record)
         self.progress(len(batch))
         self._flush()
+
+    def _count_fixed(self, resolution: Resolution) -> None:
+        """A phone's or a compact's photo that --lens or a rule named a lens for: one note."""
+        if resolution.fixed_body:
+            self.summary.fixed_bodies[resolution.fixed_body] = self.summary.fixed_bodies.get(resolution.fixed_body, 0) + 1
 
     def _count_kept(self, item: Analysed) -> None:
         assert item.meta is not None

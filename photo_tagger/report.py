@@ -135,10 +135,12 @@ class _Tally:
         self.lenses: dict[str, list[float]] = {}  # name: [photos, FNumber conf sum, focal conf sum]
         self.accuracy = _Accuracy()
         self.not_photos: Counter[str] = Counter()  # why, for the files left alone (provenance.py)
+        self.pairs = 0  # RAW+JPEG pairs: two files, one shot (pairs.py)
 
     def add(self, r: dict[str, Any]) -> None:
         self.photos += 1
         self.status[r["status"]] += 1
+        self.pairs += bool(r.get("shot_of"))
         if r.get("not_photo"):
             self.not_photos[r["not_photo"] if r["status"] == "not_photo" else INCLUDED] += 1
         if r["status"] in ("has_exif", "predicted"):
@@ -189,6 +191,9 @@ def summarise(store: Store) -> dict[str, Any]:
     return {
         "database": str(store.path),
         "photos": tally.photos,
+        "files": tally.photos,
+        "shots": tally.photos - tally.pairs,  # a RAW+JPEG pair is one shot, estimated once
+        "raw_jpeg_pairs": tally.pairs,
         "by_status": dict(tally.status),
         "not_photos": dict(tally.not_photos.most_common()),
         **{key: _ordered(tally.bins[key], edges, fmt) for key, (_, edges, fmt) in HISTOGRAMS.items()},
@@ -204,7 +209,8 @@ def summarise(store: Store) -> dict[str, Any]:
 
 def render(summary: dict[str, Any], console: Console) -> None:
     """Draw the summary as rich tables."""
-    console.print(f"[bold]phototag report[/] for {summary['database']}: {summary['photos']} photos")
+    console.print(f"[bold]phototag report[/] for {summary['database']}")
+    console.print(f"photos: {shots_line(summary)}", highlight=False)
     _table(console, "Photos by status", summary["by_status"])
     if summary["not_photos"]:
         _table(console, "Not camera photos by reason (status not_photo: never estimated or written)", summary["not_photos"])
@@ -233,8 +239,18 @@ def render(summary: dict[str, Any], console: Console) -> None:
         "into XMP sidecars": writes["into_sidecars"],
         **{f"photos with {name} written": n for name, n in writes["values"].items()},
         "writes undone": writes["undone"],
+        "runs in effect (`undo --run N`, `undo --last`)":
+            ", ".join(f"run {r} ({n} file{'s' * (n != 1)})" for r, n in writes.get("runs_in_effect", {}).items()) or "none",
         **{f"not written: {reason}": n for reason, n in writes["not_written"].items()},
     })
+
+
+def shots_line(summary: dict[str, Any]) -> str:
+    """'12 files, 10 shots (2 RAW+JPEG pairs)': a pair is two files of one shot."""
+    pairs = summary["raw_jpeg_pairs"]
+    files, shots = summary["files"], summary["shots"]
+    line = f"{files} file{'s' * (files != 1)}, {shots} shot{'s' * (shots != 1)}"
+    return line + (f" ({pairs} RAW+JPEG pair{'s' * (pairs != 1)})" if pairs else "")
 
 
 def _table(console: Console, title: str, data: dict[str, Any]) -> None:

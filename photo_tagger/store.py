@@ -185,6 +185,25 @@ class Store:
                 "WHERE path = ? AND written = 0", updates)
 
     @guarded
+    def shot_candidates(self) -> list[dict[str, Any]]:
+        """What pairs.py tells RAW+JPEG pairs by: names, times and bodies, no estimates."""
+        return list(self.db.query(
+            "SELECT path, path_bytes, status, taken_at, camera_make, camera_model, not_photo FROM photos "
+            "WHERE status IN ('predicted', 'has_exif') AND taken_at IS NOT NULL"))
+
+    @guarded
+    def save_shots(self, links: dict[str, str], updates: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Every pair's link (RAW: JPEG path; the others cleared) and the columns that give
+        both rows the shot's values, in one transaction. Column names are pairs.py's own."""
+        with self._write():
+            self.conn.execute("UPDATE photos SET shot_of = NULL WHERE shot_of IS NOT NULL")
+            self.conn.executemany("UPDATE photos SET shot_of = ? WHERE path = ?",
+                                  [(picture, raw) for raw, picture in links.items()])
+            for path, columns in updates:
+                sets = ", ".join(f"{name} = ?" for name in columns)
+                self.conn.execute(f"UPDATE photos SET {sets} WHERE path = ?", (*columns.values(), path))
+
+    @guarded
     def start_run(self, command: str, model_version: str | None, model_path: str | None, provider: str | None) -> int:
         with self._write():
             cursor = self.conn.execute(
@@ -301,6 +320,22 @@ class Store:
         return list(self.db.query(f"SELECT * FROM writes WHERE {IN_EFFECT} ORDER BY id DESC"))
 
     @guarded
+    def writes_to(self, path: str) -> list[dict[str, Any]]:
+        """Every write to one photo, undone ones too, oldest first (no undo record: `show` lists them)."""
+        return list(self.db.query(
+            "SELECT id, run_id, path, target, written_at, method, state, tags_after, undone_at "
+            "FROM writes WHERE path = ? ORDER BY id", [path]))
+
+    @guarded
+    def last_write_run(self) -> int | None:
+        """The newest run that still has writes in effect: what `undo --last` takes back."""
+        return self.conn.execute(f"SELECT MAX(run_id) FROM writes WHERE {IN_EFFECT}").fetchone()[0]
+
+    @guarded
+    def run(self, run_id: int) -> dict[str, Any] | None:
+        return self._first("SELECT * FROM runs WHERE id = ?", run_id)
+
+    @guarded
     def active_write_tags(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """(photo, the tags it set) for each write in effect; the report counts values from them."""
         for path, tags in self.conn.execute(
@@ -339,6 +374,8 @@ class Store:
             "into_files": one(f"SELECT COUNT(*) FROM writes WHERE {IN_EFFECT} AND method = 'exif'"),
             "into_sidecars": one(f"SELECT COUNT(*) FROM writes WHERE {IN_EFFECT} AND method = 'sidecar'"),
             "undone": one("SELECT COUNT(*) FROM writes WHERE undone_at IS NOT NULL"),
+            "runs_in_effect": {str(run): n for run, n in self.conn.execute(  # what `undo --run N` takes
+                f"SELECT run_id, COUNT(*) FROM writes WHERE {IN_EFFECT} GROUP BY run_id ORDER BY run_id")},
             "not_written": {note: count for note, count in notes},
         }
 
