@@ -7,8 +7,10 @@ focal length into the real one.
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -64,15 +66,19 @@ def _lensfun_db():  # type: ignore[no-untyped-def]
 
 
 @functools.lru_cache(maxsize=4096)
+def _lensfun_cameras(make: str | None, model: str | None) -> tuple:  # type: ignore[type-arg]
+    """The lensfun cameras that are exactly this body (usually one)."""
+    if not make or not model:
+        return ()
+    try:
+        return tuple(_lensfun_db().find_cameras(make, model, loose_search=False) or ())
+    except Exception:  # lensfun's C layer raises plain errors on odd strings
+        return ()
+
+
 def lensfun_crop(make: str | None, model: str | None) -> float | None:
     """The crop factor lensfun lists for this body, if it knows it exactly."""
-    if not make or not model:
-        return None
-    try:
-        cameras = _lensfun_db().find_cameras(make, model, loose_search=False)
-    except Exception:  # lensfun's C layer raises plain errors on odd strings
-        return None
-    for camera in cameras or []:
+    for camera in _lensfun_cameras(make, model):
         if camera.crop_factor and camera.crop_factor > 0:
             return float(camera.crop_factor)
     return None
@@ -117,11 +123,12 @@ UNKNOWN_BODY = "unknown body"
 
 
 def body_name(make: str | None, model: str | None) -> str:
-    """'Make Model' without the make repeated (Canon writes 'Canon EOS 5D', Nikon
-    'NIKON CORPORATION' and 'NIKON D90')."""
-    make, model = (make or "").strip(), (model or "").strip()
-    if model.lower().startswith(make.lower().split(" ")[0]) and make:
-        return model or UNKNOWN_BODY
+    """'Make Model' without the make repeated: Canon writes 'Canon' and 'Canon EOS 5D', Nikon
+    'NIKON CORPORATION' and 'NIKON D90', Kodak 'EASTMAN KODAK COMPANY' and 'KODAK Z612'."""
+    make, model = " ".join((make or "").split()), " ".join((model or "").split())
+    first = re.match(r"\w+", model.casefold())
+    if make and model and first and first.group() in re.findall(r"\w+", make.casefold()):
+        return model
     return f"{make} {model}".strip() or UNKNOWN_BODY
 
 
@@ -129,3 +136,63 @@ def _plausible(value: float, source: str, lowest: float = _PLAUSIBLE[0]) -> Crop
     if lowest <= value <= _PLAUSIBLE[1]:
         return CropFactor(round(value, 4), source)
     return None
+
+
+# --- bodies with a fixed lens ------------------------------------------------------------
+# A manual lens needs a mount. lensfun names the mount of an interchangeable-lens body
+# ('Canon EF-S', 'Micro 4/3 System', 'Pentax Q') and gives a compact's built-in lens a mount
+# of its own, named after the camera in lowerCamelCase ('canonS95', 'nikonP6000'). Bodies
+# lensfun does not know: phones by their maker, compacts by their product line, and any
+# sensor smaller than about 3 times full frame (1/1.7 in and below; the smallest sensors
+# with interchangeable lenses, Pentax Q and Nikon 1, are in lensfun).
+PHONE_MAKERS = frozenset({
+    "apple", "google", "samsung", "xiaomi", "redmi", "poco", "huawei", "honor", "oneplus", "oppo", "vivo",
+    "realme", "motorola", "lge", "lg", "hmd", "nokia", "meizu", "tct", "tcl", "zte", "htc", "fairphone",
+    "blackberry", "lenovo", "asus", "infinix", "tecno", "nothing", "qcom-aa",
+})
+PHONE_LINES = ("iphone", "ipad", "pixel", "galaxy", "xperia")
+COMPACT_LINES = ("powershot", "ixus", "ixy", "elph", "coolpix", "cyber-shot", "cybershot", "dsc-", "easyshare",
+                 "zoom digital camera", "optio", "finepix f", "lumix dmc-tz")
+FIXED_LENS_CROP = 3.0
+
+
+def _fixed_mount(mount: str | None) -> bool:
+    return bool(mount) and mount[0].islower()  # type: ignore[index]
+
+
+def fixed_lens(make: str | None, model: str | None, crop: CropFactor | None = None) -> str | None:
+    """Why this body cannot take a manual lens ('a phone'), or None when it may.
+
+    A crop factor the user set for the body (`phototag camera set`) says it takes lenses:
+    the way out for a phone that photographs film, say."""
+    if crop is not None and crop.source == "user":
+        return None
+    known = _lensfun_cameras(make, model)
+    if known:
+        return "lensfun lists its built-in lens" if all(_fixed_mount(c.mount) for c in known) else None
+    named = _fixed_by_name(make, model)
+    if named or crop is None or crop.value <= FIXED_LENS_CROP:
+        return named
+    return f"a crop factor of {crop.value:.1f}: a compact's or a phone's sensor"
+
+
+def _fixed_by_name(make: str | None, model: str | None) -> str | None:
+    """A phone by its maker, a compact by its product line (PowerShot, COOLPIX, EasyShare)."""
+    maker = " ".join((make or model or "").split()).casefold()
+    if maker.split(" ")[0] in PHONE_MAKERS or maker.replace(" ", "") in PHONE_MAKERS:
+        return "a phone"
+    name = " ".join((model or "").split()).casefold()
+    if any(line in name for line in PHONE_LINES):
+        return "a phone"
+    return "a compact camera" if any(line in name for line in COMPACT_LINES) else None
+
+
+def fixed_lens_named(pattern: str) -> str | None:
+    """Why the bodies a --camera rule names cannot take a manual lens, or None: every lensfun
+    camera it matches has a built-in lens, or it names a phone or a compact line."""
+    wanted = " ".join(pattern.split()).casefold()
+    known = [c for c in _lensfun_db().cameras if any(fnmatch.fnmatchcase(name.casefold(), wanted)
+                                                     for name in (c.model, f"{c.maker} {c.model}"))]
+    if known:
+        return "lensfun lists its built-in lens" if all(_fixed_mount(c.mount) for c in known) else None
+    return _fixed_by_name(None, wanted.strip("*?"))

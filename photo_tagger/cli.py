@@ -22,12 +22,15 @@ from .errors import PhototagError
 from .export import FORMATS, export_rows
 from .infer import DEVICES, Predictor
 from .journal import settle_pending
+from .lensbook import LensBook
 from .pipeline import Scan, ScanOptions, ScanSummary
 from .registry import default_model
+from .show import Missing, show as show_records
+from .showtext import render as render_show
 from .report import render, summarise
 from .store import Store
 from .xmp import SIDECAR_BASE, SIDECAR_FULL, VALUE_FNUMBER, VALUE_FOCAL, VALUE_LENS
-from .undo import UndoSummary, undo as undo_writes
+from .undo import UndoSummary, undo as undo_writes, undo_last
 from .writeback import DEFAULT_MIN_CONFIDENCE, FileWriter, NoOpWriter, WriteOptions, WriteStage, WriteSummary
 
 SIDECAR_FORMS = (SIDECAR_FULL, SIDECAR_BASE)
@@ -108,6 +111,9 @@ def scan(paths: tuple[str, ...], db_path: Path | None, model_path: Path | None, 
         click.echo(f"note: {count} photos with lens EXIF match --lens or a rule for {lens}; they keep their EXIF, "
                    f"as that lens is not marked chipped. If an adapter chip wrote it: "
                    f"`phototag lens chip \"{lens}\"`, then scan again.")
+    for body, count in summary.fixed_bodies.items():
+        click.echo(f"note: {count} photos from {body} match --lens or a rule; that body has a built-in lens, "
+                   f"so no lens of yours is applied to them")
     if write_exif and not summary.interrupted:
         write_options = _write_opts(paths, min_confidence, sidecar, keep_mtime, sidecar_name)
         with _errors_to_exit(), _open_store(db_path) as store:
@@ -255,15 +261,23 @@ def _values_line(s: WriteSummary) -> str:
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 @_db_option
 @click.option("--run", "run_id", type=int, default=None, help="Undo the writes of this run (its id is in `phototag report`).")
-def undo(paths: tuple[str, ...], db_path: Path | None, run_id: int | None) -> None:
-    """Restore photos phototag wrote into, byte for byte, for one run (--run ID) or under PATHS.
+@click.option("--last", is_flag=True, help="Undo the newest run whose writes are still in effect.")
+def undo(paths: tuple[str, ...], db_path: Path | None, run_id: int | None, last: bool) -> None:
+    """Restore photos phototag wrote into, byte for byte, for one run (--run ID, --last) or under PATHS.
 
     A file changed since phototag wrote it is left alone, with the reason.
     """
-    if (run_id is None) == (not paths):
-        raise click.UsageError("give either --run ID or PATHS")
+    if last + (run_id is not None) + bool(paths) != 1:
+        raise click.UsageError("give one of --run ID, --last or PATHS")
     with _errors_to_exit(), _open_store(db_path) as store:
-        summary = undo_writes(store, run_id, tuple(paths))
+        if last:
+            run_id, summary = undo_last(store)
+            if run_id is None:
+                click.echo("Nothing to undo: no write is in effect.")
+                return
+            click.echo(f"Undoing run {run_id}, the last with writes in effect.")
+        else:
+            summary = undo_writes(store, run_id, tuple(paths))
         store.check_same_file()
     for path, reason in summary.errors:
         click.echo(f"error: {path}: {reason}", err=True)
@@ -282,17 +296,56 @@ def _undo_line(s: UndoSummary) -> str:
 @cli.command()
 @_db_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def report(db_path: Path | None, fmt: str) -> None:
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write one self-contained HTML page, photos beside their estimates.")
+def report(db_path: Path | None, fmt: str, html_path: Path | None) -> None:
     """Summarise the photos and predictions in the database."""
     import json
 
     with _errors_to_exit(), _open_store(db_path) as store:
         settle_pending(store)  # a killed write or undo: report what the files hold
         summary = summarise(store)
+        if html_path is not None:
+            _write_html(store, html_path)
     if fmt == "json":
         click.echo(json.dumps(summary, indent=2))
     else:
         render(summary, Console())
+
+
+def _write_html(store: Store, path: Path) -> None:
+    from .config import thumbs_dir
+    from .htmlreport import write as write_html
+    from .thumbs import ThumbCache
+
+    try:
+        count = write_html(store, ThumbCache(thumbs_dir()), path)
+    except OSError as exc:
+        raise click.ClickException(f"{path}: the page could not be written ({exc.strerror or exc})") from exc
+    click.echo(f"HTML report: {path} ({count} photos shown)", err=True)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@_db_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def show(paths: tuple[str, ...], db_path: Path | None, fmt: str) -> None:
+    """One photo's record per PATH: EXIF, estimates, the distribution behind the confidence,
+    the lens applied, what was written and how to undo it.
+
+    Exits 1 only when none of the paths is in the database.
+    """
+    import json
+
+    with _errors_to_exit(), _open_store(db_path) as store:
+        settle_pending(store)  # a killed write or undo: show what the files hold
+        records = show_records(store, paths)
+    if fmt == "json":
+        click.echo(json.dumps([r.as_dict() for r in records], indent=2))
+    else:
+        render_show(records, Console())
+    if all(isinstance(r, Missing) for r in records):
+        sys.exit(1)
 
 
 @cli.command()
@@ -302,7 +355,7 @@ def report(db_path: Path | None, fmt: str) -> None:
 def export(db_path: Path | None, fmt: str, output) -> None:  # type: ignore[no-untyped-def]
     """Export one row per photo as JSON lines or CSV."""
     with _errors_to_exit(), _open_store(db_path) as store:
-        count = export_rows(store.rows(), output, fmt)
+        count = export_rows(store.rows(), output, fmt, LensBook(store).rules())
     if output is not sys.stdout and getattr(output, "name", "-") != "<stdout>":
         click.echo(f"{count} rows written", err=True)
 

@@ -14,8 +14,8 @@ import click
 
 from .config import HOME_ENV, default_db_path
 from .errors import PhototagError
-from .lensbook import LensBook
-from .lenses import STOPS, Lens, custom_lens, pick_lensfun, search_lensfun
+from .lensbook import LensBook, rule_warnings
+from .lenses import STOPS, Lens, custom_lens, near_lensfun, pick_lensfun, search_lensfun
 from .store import Store
 
 _DB_HELP = f"SQLite database (default: phototag.db in the per-user data folder; {HOME_ENV} relocates all state)."
@@ -48,12 +48,27 @@ def lens_group() -> None:
 @click.argument("text")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=30, show_default=True, help="Most lenses to list.")
 def lens_search(text: str, limit: int) -> None:
-    """Search the lensfun lens database for TEXT (every word must match, e.g. 'helios 44')."""
+    """Search the lensfun lens database for TEXT, as you would write it ('Helios 44-2', 'jupiter-9').
+
+    Every word must match, spaces and hyphens aside; whole words rank first. When none
+    matches, the nearest names are listed."""
     found = search_lensfun(text)
+    if not found:
+        _near(text, limit)
+        return
     for lens in found[:limit]:
         click.echo(_line(lens))
     more = f" (showing {limit})" if len(found) > limit else ""
     click.echo(f"{len(found)} lensfun lenses match {text!r}{more}", err=True)
+
+
+def _near(text: str, limit: int) -> None:
+    """No lens has every word: the near matches, and how to describe the lens yourself."""
+    near = near_lensfun(text, min(limit, 5))
+    click.echo(f"no lensfun lens matches {text!r}" + ("; near matches:" if near else ""), err=True)
+    for lens in near:
+        click.echo(_line(lens))
+    click.echo("not listed? describe it yourself: `phototag lens add NAME --focal 58 --aperture 2-16`", err=True)
 
 
 @lens_group.command("add")
@@ -137,13 +152,17 @@ def lens_assign(names: tuple[str, ...], folder: str | None, camera: str | None, 
                 db_path: Path | None) -> None:
     """A lasting rule: photos matching every condition were taken with NAMES.
 
-    Name several lenses to let the model pick among them by focal length.
+    Name several lenses to let the model pick among them by focal length. A folder that
+    does not exist (a drive not mounted) or a body with a built-in lens (a phone, a compact)
+    is warned about; the rule is kept. Photos from such bodies are never placed on a lens.
     """
     day = lambda d: d.strftime("%Y-%m-%d") if d else None  # noqa: E731
     with _book(db_path) as book:
         for lens in [book.get(n) for n in names]:  # check every name before adding any rule
             rule = book.assign(lens.name, folder, camera, day(date_from), day(date_to))
             click.echo(f"rule {rule.id}: {rule.describe()} -> {lens.name}")
+        for warning in rule_warnings(rule):  # the same conditions for every lens named
+            click.echo(f"warning: {warning}", err=True)
     click.echo("rescan to apply it: `phototag scan PATH` redoes the predictions it affects", err=True)
 
 

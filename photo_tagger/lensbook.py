@@ -5,10 +5,12 @@ used, and crop factors set per camera. `LensBook.resolver` hands them to a scan 
 from __future__ import annotations
 
 import difflib
+import glob
 import os
 from dataclasses import asdict
 from typing import Any
 
+from .camera import fixed_lens_named
 from .lenses import Lens, LensError, LensResolver, LensRule, UnknownLens, name_key, search_lensfun
 from .store import Store, now
 
@@ -113,6 +115,21 @@ class LensBook:
         """Everything a scan needs to know which lens took which photo, loaded once."""
         forced_lens = self.get(forced) if forced else None
         return LensResolver(tuple(self.lenses()), tuple(self.rules()), forced_lens, self.crops())
+
+
+def rule_warnings(rule: LensRule) -> list[str]:
+    """What may keep a rule from placing photos; it is kept all the same: a folder on a drive
+    not mounted now exists later, and a --camera glob may match other bodies too."""
+    warnings = []
+    pattern = rule.folder and any(c in rule.folder for c in "*?[")
+    if rule.folder and not (glob.glob(rule.folder) if pattern else os.path.exists(rule.folder)):
+        warnings.append(f"folder {rule.folder} does not exist (an unmounted drive?): "
+                        "the rule places photos there once it does")
+    why = fixed_lens_named(rule.camera) if rule.camera else None
+    if why:
+        warnings.append(f"camera {rule.camera} has a built-in lens ({why}): "
+                        "the rule places none of its photos on a lens")
+    return warnings
 
 
 def _lens_from_row(row: dict[str, Any]) -> Lens:

@@ -9,7 +9,6 @@ The `LensResolver` answers, for each photo, which lens (or lenses) may have take
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import functools
 import hashlib
@@ -19,6 +18,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
+from . import lenssearch
+from .camera import body_name, fixed_lens, resolve_crop_factor
 from .errors import PhototagError
 from .estimate import STOP_SCALES, LensConstraint
 from .metadata import PhotoMetadata
@@ -224,17 +225,24 @@ def lensfun_lenses() -> tuple[Lens, ...]:
 
 
 def search_lensfun(text: str, limit: int | None = None) -> list[Lens]:
-    """Lenses whose maker and model contain every word of text ('helios 44', 'samyang 14')."""
-    tokens = [name_key(t) for t in text.split() if name_key(t)]
-    found = [lens for lens in lensfun_lenses() if all(t in name_key(lens.name) for t in tokens)]
+    """Lenses whose name has every word of text, as typed ('Helios 44-2', 'jupiter-9'), best
+    first: whole words before parts of words (lenssearch.py)."""
+    known = lensfun_lenses()
+    found = [known[i] for i in lenssearch.rank(text, [lens.name for lens in known])]
     return found[:limit] if limit else found
+
+
+def near_lensfun(text: str, n: int = 5) -> list[Lens]:
+    """The lenses closest to text when none has all its words: the most words shared."""
+    known = lensfun_lenses()
+    return [known[i] for i in lenssearch.near(text, [lens.name for lens in known], n)]
 
 
 def pick_lensfun(text: str) -> Lens:
     """The one lensfun lens text names: an exact name, the only match, or the only prefix match."""
     found = search_lensfun(text)
     if not found:
-        near = difflib.get_close_matches(text, [lens.name for lens in lensfun_lenses()], n=3, cutoff=0.5)
+        near = [lens.name for lens in near_lensfun(text, 3)]
         hint = f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else \
             "; describe it yourself with --focal and --aperture"
         raise LensError(f"lensfun has no lens matching {text!r}{hint}")
@@ -262,6 +270,8 @@ class Resolution:
 
     lenses: tuple[Lens, ...] = ()
     source: str | None = None  # scan, exif or rule
+    # a body with a built-in lens that --lens or a rule named a lens for: 'Apple iPhone 7 (a phone)'
+    fixed_body: str | None = None
 
     def constraints(self, crop_factor: float | None) -> tuple[LensConstraint, ...]:
         return tuple(lens.constraint(crop_factor) for lens in self.lenses)
@@ -290,9 +300,12 @@ class LensResolver:
         if meta is None:
             return NO_LENS if self.forced is None else Resolution((self.forced,), "scan")
         named = self._from_lens_model(meta.lens_model)
+        declared = list(named) if named and self.forced is None else self._declared(path, meta)
+        fixed = self.fixed_body(meta) if declared else None
+        if fixed:  # a phone or a compact: no lens of the user's took it
+            return Resolution(fixed_body=fixed)
         if named and self.forced is None:
             return Resolution(named, "exif")
-        declared = self._declared(path, meta)
         if meta.has_lens_exif and not named:  # lens EXIF that no lens of the user's explains
             declared = [lens for lens in declared if lens.chipped]
         source = "scan" if self.forced is not None else "rule"
@@ -311,7 +324,12 @@ class LensResolver:
         """For a photo kept as having lens EXIF (resolve placed it on no lens): the lenses
         --lens or a rule name for it all the same, none chipped. A forgotten --chipped
         looks like this, so scan says so."""
-        return tuple(self._declared(path, meta))
+        return () if self.fixed_body(meta) else tuple(self._declared(path, meta))
+
+    def fixed_body(self, meta: PhotoMetadata) -> str | None:
+        """'Apple iPhone 7 (a phone)' when the photo's body has a built-in lens (camera.fixed_lens)."""
+        why = fixed_lens(meta.make, meta.model, resolve_crop_factor(meta, overrides=self.crops))
+        return f"{body_name(meta.make, meta.model)} ({why})" if why else None
 
     def _declared(self, path: str, meta: PhotoMetadata) -> list[Lens]:
         """The lenses --lens or the matching rules name for a photo, its EXIF aside."""

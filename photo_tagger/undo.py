@@ -68,6 +68,15 @@ def undo(store: Store, run_id: int | None = None, paths: tuple[str, ...] = ()) -
     return summary
 
 
+def undo_last(store: Store) -> tuple[int | None, UndoSummary]:
+    """Undo the newest run that still has writes in effect: (its id, the outcome); (None,
+    nothing done) when no write is left to undo. Pending writes are settled first, so a
+    killed run counts by what its files hold."""
+    settle_pending(store)
+    run_id = store.last_write_run()
+    return (None, UndoSummary()) if run_id is None else (run_id, undo(store, run_id))
+
+
 def undo_one(store: Store, entry: dict[str, Any]) -> str:
     """Restore one write's target; returns the undo kind used."""
     target = os.fsdecode(entry["target"])
