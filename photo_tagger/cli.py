@@ -27,7 +27,8 @@ from .pipeline import Scan, ScanOptions, ScanSummary
 from .registry import default_model
 from .show import Missing, show as show_records
 from .showtext import render as render_show
-from .report import render, summarise
+from .report import summarise
+from .reporttext import render
 from .store import Store
 from .xmp import SIDECAR_BASE, SIDECAR_FULL, VALUE_FNUMBER, VALUE_FOCAL, VALUE_LENS
 from .undo import UndoSummary, undo as undo_writes, undo_last
@@ -298,7 +299,9 @@ def _undo_line(s: UndoSummary) -> str:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write one self-contained HTML page, photos beside their estimates.")
-def report(db_path: Path | None, fmt: str, html_path: Path | None) -> None:
+@click.option("--all-rows", is_flag=True, help="Show every row of the tables (cameras, lenses), not the first few.")
+@click.option("--errors", "all_errors", is_flag=True, help="Name every file that failed, not the first few.")
+def report(db_path: Path | None, fmt: str, html_path: Path | None, all_rows: bool, all_errors: bool) -> None:
     """Summarise the photos and predictions in the database."""
     import json
 
@@ -310,7 +313,7 @@ def report(db_path: Path | None, fmt: str, html_path: Path | None) -> None:
     if fmt == "json":
         click.echo(json.dumps(summary, indent=2))
     else:
-        render(summary, Console())
+        render(summary, Console(), all_rows=all_rows, all_errors=all_errors)
 
 
 def _write_html(store: Store, path: Path) -> None:

@@ -1,6 +1,6 @@
 """Summarise a database: counts, distributions, accuracy on photos that had EXIF.
 
-`summarise` returns plain data (the JSON format); `render` draws it with rich.
+`summarise` returns plain data (the JSON format); reporttext.py draws it for the terminal.
 """
 
 from __future__ import annotations
@@ -8,8 +8,6 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
 
 from .camera import body_name
 from .library import FNUMBER_RANGE
@@ -135,12 +133,15 @@ class _Tally:
         self.lenses: dict[str, list[float]] = {}  # name: [photos, FNumber conf sum, focal conf sum]
         self.accuracy = _Accuracy()
         self.not_photos: Counter[str] = Counter()  # why, for the files left alone (provenance.py)
+        self.failed: list[dict[str, str]] = []  # every file that could not be read: named, not counted
         self.pairs = 0  # RAW+JPEG pairs: two files, one shot (pairs.py)
 
     def add(self, r: dict[str, Any]) -> None:
         self.photos += 1
         self.status[r["status"]] += 1
         self.pairs += bool(r.get("shot_of"))
+        if r["status"] == "error":
+            self.failed.append({"path": r["path"], "error": r["error"] or ""})
         if r.get("not_photo"):
             self.not_photos[r["not_photo"] if r["status"] == "not_photo" else INCLUDED] += 1
         if r["status"] in ("has_exif", "predicted"):
@@ -198,67 +199,11 @@ def summarise(store: Store) -> dict[str, Any]:
         "not_photos": dict(tally.not_photos.most_common()),
         **{key: _ordered(tally.bins[key], edges, fmt) for key, (_, edges, fmt) in HISTOGRAMS.items()},
         "accuracy_on_exif_photos": tally.accuracy.result(),
-        "cameras": dict(tally.cameras.most_common(20)),
+        "cameras": dict(tally.cameras.most_common()),  # every body: the terminal cuts, saying so
+        "failed": tally.failed,
         "lenses": tally.by_lens(),
         "model_versions": dict(tally.models),
         "providers": dict(tally.providers),
         "last_run": {k: last.get(k) for k in ("id", "started_at", "finished_at", "model_version", "provider")},
         "writes": {**store.write_counts(), "values": values_written(store)},
     }
-
-
-def render(summary: dict[str, Any], console: Console) -> None:
-    """Draw the summary as rich tables."""
-    console.print(f"[bold]phototag report[/] for {summary['database']}")
-    console.print(f"photos: {shots_line(summary)}", highlight=False)
-    _table(console, "Photos by status", summary["by_status"])
-    if summary["not_photos"]:
-        _table(console, "Not camera photos by reason (status not_photo: never estimated or written)", summary["not_photos"])
-    _table(console, "Predicted FNumber", summary["fnumber"])
-    _table(console, "Predicted 35 mm-equivalent focal length", summary["focal_length_35mm"])
-    _table(console, "FNumber confidence", summary["fnumber_confidence"])
-    _table(console, "Focal length confidence", summary["focal_length_confidence"])
-    accuracy = summary["accuracy_on_exif_photos"]
-    if accuracy:
-        _table(console, "Accuracy on photos with lens EXIF (scan --all)",
-               {k: v for k, v in accuracy.items() if not k.endswith("reliability")})
-        for key, what in (("fnumber_reliability", "FNumber within one stop"), ("focal35_reliability", "focal length within 20%")):
-            _table(console, f"How often confidences came true: {what} (scan --all)", {
-                f"confidence {b['confidence']}": f"{b['photos']} photos, said {b['mean_confidence']:.2f}, right {b['right']:.2f}"
-                for b in accuracy[key]})
-    _table(console, "Cameras seen", summary["cameras"])
-    _table(console, "Predictions by lens", {
-        name: f"{d['photos']} photos, FNumber conf {d['fnumber_confidence']}, focal conf {d['focal_length_confidence']}"
-        for name, d in summary.get("lenses", {}).items()
-    })
-    _table(console, "Model versions", summary["model_versions"])
-    _table(console, "Execution providers", summary["providers"])
-    writes = summary["writes"]
-    _table(console, "Estimates written into files (phototag write / scan --write-exif)", {
-        "photos written": writes["written"], "into the photos": writes["into_files"],
-        "into XMP sidecars": writes["into_sidecars"],
-        **{f"photos with {name} written": n for name, n in writes["values"].items()},
-        "writes undone": writes["undone"],
-        "runs in effect (`undo --run N`, `undo --last`)":
-            ", ".join(f"run {r} ({n} file{'s' * (n != 1)})" for r, n in writes.get("runs_in_effect", {}).items()) or "none",
-        **{f"not written: {reason}": n for reason, n in writes["not_written"].items()},
-    })
-
-
-def shots_line(summary: dict[str, Any]) -> str:
-    """'12 files, 10 shots (2 RAW+JPEG pairs)': a pair is two files of one shot."""
-    pairs = summary["raw_jpeg_pairs"]
-    files, shots = summary["files"], summary["shots"]
-    line = f"{files} file{'s' * (files != 1)}, {shots} shot{'s' * (shots != 1)}"
-    return line + (f" ({pairs} RAW+JPEG pair{'s' * (pairs != 1)})" if pairs else "")
-
-
-def _table(console: Console, title: str, data: dict[str, Any]) -> None:
-    table = Table(title=title, title_justify="left", show_header=False, min_width=max(40, len(title) + 4))
-    table.add_column(style="cyan")
-    table.add_column(justify="right")
-    for key, value in data.items():
-        table.add_row(str(key), str(value))
-    if not data:
-        table.add_row("(none)", "")
-    console.print(table)

@@ -46,12 +46,14 @@ def summary_lines(s: dict[str, Any]) -> list[str]:
     runs = writes.get("runs_in_effect", {})
     held = "; ".join(f"{n} {why}" for why, n in writes["not_written"].items()) or "none"
     models = ", ".join(s["model_versions"]) or "none yet"
+    runs_text = ", ".join(f"run {r} ({_plural(n, 'file')})" for r, n in runs.items()) or "none"
     return [
         f"[bold]phototag report[/] for {s['database']}: {_shots(s)}",
         f"{status.get('predicted', 0)} estimated (no lens EXIF), {status.get('has_exif', 0)} with their own lens "
         f"EXIF, {status.get('not_photo', 0)} not camera photos, {status.get('error', 0)} failed",
         f"written: {writes['written']} photos ({writes['into_files']} into the files, {writes['into_sidecars']} into "
-        f"sidecars); runs in effect: {', '.join(f'{r} ({n} files)' for r, n in runs.items()) or 'none'}"
+        f"sidecars; {', '.join(f'{name} in {n}' for name, n in writes['values'].items() if n) or 'no values'}); "
+        f"runs in effect: {runs_text}"
         + (" (`phototag undo --last` takes back the newest)" if runs else ""),
         f"held back: {held}",
         f"model: {models} on {', '.join(s['providers']) or '-'}; last run {s['last_run'].get('id') or '-'} "
@@ -60,13 +62,18 @@ def summary_lines(s: dict[str, Any]) -> list[str]:
 
 
 def _shots(s: dict[str, Any]) -> str:
-    pairs, files, shots = s["raw_jpeg_pairs"], s["files"], s["shots"]
-    line = f"{files} file{'s' * (files != 1)}, {shots} shot{'s' * (shots != 1)}"
-    return line + (f" ({pairs} RAW+JPEG pair{'s' * (pairs != 1)})" if pairs else "")
+    """'12 files, 10 shots (2 RAW+JPEG pairs)': a pair is two files of one shot."""
+    line = f"{_plural(s['files'], 'file')}, {_plural(s['shots'], 'shot')}"
+    return line + (f" ({_plural(s['raw_jpeg_pairs'], 'RAW+JPEG pair')})" if s["raw_jpeg_pairs"] else "")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' * (n != 1)}"
 
 
 def _table(title: str, header: tuple[str, str], rows: Any) -> Table:
-    table = Table(title=title, title_justify="left", header_style="bold", box=None, pad_edge=False)
+    table = Table(title=title, title_justify="left", header_style="bold", box=None, pad_edge=False,
+                  min_width=len(title))
     table.add_column(header[0], style="cyan")
     table.add_column(header[1], justify="right")
     for key, value in rows:
@@ -97,8 +104,9 @@ def _accuracy(a: dict[str, Any]) -> Table:
 
 
 def _reliability(what: str, bins: list[dict[str, Any]]) -> Table:
-    table = Table(title=f"How often {what} confidences came true", title_justify="left", header_style="bold",
-                  box=None, pad_edge=False)
+    title = f"How often {what} confidences came true"
+    table = Table(title=title, title_justify="left", header_style="bold", box=None, pad_edge=False,
+                  min_width=len(title))
     for name in ("confidence", "photos", "said", "right"):
         table.add_column(name, justify="left" if name == "confidence" else "right")
     for b in bins:

@@ -188,7 +188,7 @@ def test_report_breaks_results_down_by_lens(library, tiny_model, tmp_path):
     report = json.loads(run("report", "--db", str(db), "--format", "json").output)
     assert report["lenses"][HELIOS]["photos"] == 2
     assert report["lenses"]["(no known lens)"]["photos"] == 1
-    assert "Predictions by lens" in run("report", "--db", str(db)).output
+    assert "Estimates by lens" in run("report", "--db", str(db)).output
 
 
 # --- the maths -----------------------------------------------------------------------------

@@ -162,7 +162,7 @@ def test_report_and_export_count_them_by_reason(mixed, tiny_model, tmp_path):
     assert sum(summary["not_photos"].values()) == 4 and len(summary["not_photos"]) == 4
     assert any("Midjourney" in reason for reason in summary["not_photos"])
     table = run("report", "--db", str(db))
-    assert "Not camera photos by reason" in table.output and "not_photo" in table.output
+    assert "Not camera photos" in table.output and "Midjourney" in table.output
     exported = [json.loads(line) for line in run("export", "--db", str(db)).output.splitlines()]
     marked = {Path(r["path"]).name: r["not_photo"] for r in exported if r["status"] == "not_photo"}
     assert set(marked) == set(NOT_PHOTOS) and all(marked.values())

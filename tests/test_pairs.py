@@ -72,7 +72,7 @@ def test_a_raw_jpeg_pair_is_one_shot_estimated_once_written_into_both_and_undone
     summary = report(db)
     assert (summary["files"], summary["shots"], summary["raw_jpeg_pairs"]) == (2, 1, 1)
     table = run("report", "--db", str(db))
-    assert "photos: 2 files, 1 shot (1 RAW+JPEG pair)" in table.output, table.output
+    assert ": 2 files, 1 shot (1 RAW+JPEG pair)" in table.output, table.output
 
     assert "2 written (1 into XMP sidecars)" in result.output, result.output
     in_file, sidecar = exiftool(lib / JPEG), exiftool(lib / f"{RAW}.xmp")

@@ -123,7 +123,7 @@ def test_report_and_export(library, tiny_model, tmp_path):
     scan(library, tiny_model, db)
     table = run("report", "--db", str(db))
     assert table.exit_code == 0
-    assert "Photos by status" in table.output and "predicted" in table.output and "CPUExecutionProvider" in table.output
+    assert "estimated (no lens EXIF)" in table.output and "CPUExecutionProvider" in table.output
     # bodies by the name a photographer knows them by, the make not repeated (EXIF: Canon / Canon EOS 5D Mark II)
     assert "Canon EOS 5D Mark II" in table.output and "Canon Canon" not in table.output
     assert "SONY ILCE-7M3" in table.output

@@ -155,7 +155,7 @@ def test_confidence_threshold_holds_back_and_report_says_why(library, tiny_model
     assert report["writes"]["written"] == 0
     assert report["writes"]["not_written"] == {"confidence below 1": 3}
     table = run("report", "--db", str(db)).output
-    assert "not written: confidence below 1" in table
+    assert "held back: 3 confidence below 1" in table
 
 
 def test_fnumber_and_focal_length_are_judged_separately(library, tiny_model, tmp_path):
@@ -386,7 +386,7 @@ def test_write_says_which_values_went_into_the_photos(library, tiny_model, tmp_p
     assert line == "Values written: FNumber 3, focal length 2 (not: 1 the file records its own)", line
     report = json.loads(run("report", "--db", str(db), "--format", "json").output)
     assert report["writes"]["values"] == {"FNumber": 3, "focal length": 2, "lens": 0}
-    assert "photos with focal length written" in run("report", "--db", str(db)).output
+    assert "FNumber in 3, focal length in 2" in run("report", "--db", str(db)).output
     # undone, nothing carries an estimate any more
     assert run("undo", "--run", "1", "--db", str(db)).exit_code == 0
     report = json.loads(run("report", "--db", str(db), "--format", "json").output)
