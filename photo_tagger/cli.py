@@ -27,7 +27,7 @@ from .pipeline import Scan, ScanOptions, ScanSummary
 from .registry import default_model
 from .show import Missing, show as show_records
 from .showtext import render as render_show
-from .report import summarise
+from .report import summarise, under
 from .reporttext import render
 from .store import Store
 from .xmp import SIDECAR_BASE, SIDECAR_FULL, VALUE_FNUMBER, VALUE_FOCAL, VALUE_LENS
@@ -295,34 +295,38 @@ def _undo_line(s: UndoSummary) -> str:
 
 
 @cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 @_db_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write one self-contained HTML page, photos beside their estimates.")
 @click.option("--all-rows", is_flag=True, help="Show every row of the tables (cameras, lenses), not the first few.")
 @click.option("--errors", "all_errors", is_flag=True, help="Name every file that failed, not the first few.")
-def report(db_path: Path | None, fmt: str, html_path: Path | None, all_rows: bool, all_errors: bool) -> None:
-    """Summarise the photos and predictions in the database."""
+def report(paths: tuple[str, ...], db_path: Path | None, fmt: str, html_path: Path | None, all_rows: bool,
+           all_errors: bool) -> None:
+    """Summarise the photos and predictions in the database (all, or those under PATHS)."""
     import json
 
     with _errors_to_exit(), _open_store(db_path) as store:
         settle_pending(store)  # a killed write or undo: report what the files hold
-        summary = summarise(store)
+        summary = summarise(store, paths)
         if html_path is not None:
-            _write_html(store, html_path)
+            _write_html(store, html_path, paths)
+    if paths and not summary["photos"]:
+        click.echo("note: the database holds no photo at or under " + ", ".join(paths), err=True)
     if fmt == "json":
         click.echo(json.dumps(summary, indent=2))
     else:
         render(summary, Console(), all_rows=all_rows, all_errors=all_errors)
 
 
-def _write_html(store: Store, path: Path) -> None:
+def _write_html(store: Store, path: Path, paths: tuple[str, ...] = ()) -> None:
     from .config import thumbs_dir
     from .htmlreport import write as write_html
     from .thumbs import ThumbCache
 
     try:
-        count = write_html(store, ThumbCache(thumbs_dir()), path)
+        count = write_html(store, ThumbCache(thumbs_dir()), path, paths)
     except OSError as exc:
         raise click.ClickException(f"{path}: the page could not be written ({exc.strerror or exc})") from exc
     click.echo(f"HTML report: {path} ({count} photos shown)", err=True)
@@ -352,13 +356,14 @@ def show(paths: tuple[str, ...], db_path: Path | None, fmt: str) -> None:
 
 
 @cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 @_db_option
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="jsonl", show_default=True)
 @click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-", help="File to write (default: standard output).")
-def export(db_path: Path | None, fmt: str, output) -> None:  # type: ignore[no-untyped-def]
-    """Export one row per photo as JSON lines or CSV."""
+def export(paths: tuple[str, ...], db_path: Path | None, fmt: str, output) -> None:  # type: ignore[no-untyped-def]
+    """Export one row per photo (all, or those under PATHS) as JSON lines or CSV."""
     with _errors_to_exit(), _open_store(db_path) as store:
-        count = export_rows(store.rows(), output, fmt, LensBook(store).rules())
+        count = export_rows(under(store.rows(), paths), output, fmt, LensBook(store).rules())
     if output is not sys.stdout and getattr(output, "name", "-") != "<stdout>":
         click.echo(f"{count} rows written", err=True)
 

@@ -15,11 +15,12 @@ import json
 import math
 import os
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .report import summarise
+from .report import summarise, under
 from .store import Store
 from .thumbs import ThumbCache
 
@@ -45,9 +46,9 @@ def nearest_stop(fnumber: float) -> str:
     return f"f/{stop:g}"
 
 
-def gather(store: Store) -> Page:
+def gather(store: Store, paths: Sequence[str] = ()) -> Page:
     page = Page()
-    for row in store.rows():
+    for row in under(store.rows(), paths):
         if row["status"] in ("error", "not_photo"):
             page.failed.append(row)
         elif row["fnumber"] is not None:  # estimated: lacking lens EXIF, or checked (scan --all)
@@ -58,10 +59,10 @@ def gather(store: Store) -> Page:
     return page
 
 
-def build(store: Store, thumbs: ThumbCache) -> tuple[str, int]:
-    """The page's HTML, and how many thumbnails it embeds."""
-    summary = summarise(store)
-    page = gather(store)
+def build(store: Store, thumbs: ThumbCache, paths: Sequence[str] = ()) -> tuple[str, int]:
+    """The page's HTML (of the photos under paths, if given), and how many thumbnails it embeds."""
+    summary = summarise(store, paths)
+    page = gather(store, paths)
     body = [_summary(summary, page), _groups(page, thumbs, "Estimates by lens", page.by_lens),
             _groups(page, thumbs, "Estimates by aperture", dict(sorted(page.by_stop.items(), key=_stop_key))),
             _checked(summary, page, thumbs), _failures(page)]
@@ -70,9 +71,9 @@ def build(store: Store, thumbs: ThumbCache) -> tuple[str, int]:
                            database=html.escape(summary["database"])), len(page.data)
 
 
-def write(store: Store, thumbs: ThumbCache, out: Path) -> int:
+def write(store: Store, thumbs: ThumbCache, out: Path, paths: Sequence[str] = ()) -> int:
     """Write the page to out (atomically); returns the thumbnails embedded."""
-    text, count = build(store, thumbs)
+    text, count = build(store, thumbs, paths)
     temp = out.with_name(f".{out.name}.tmp")
     temp.write_text(text, encoding="utf-8")
     temp.replace(out)

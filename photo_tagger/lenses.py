@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-import hashlib
-import json
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from . import lenssearch
 from .camera import body_name, fixed_lens, resolve_crop_factor
@@ -299,7 +297,7 @@ class LensResolver:
         chip makes up lens EXIF for a manual lens."""
         if meta is None:
             return NO_LENS if self.forced is None else Resolution((self.forced,), "scan")
-        named = self._from_lens_model(meta.lens_model)
+        named = self.from_lens_model(meta.lens_model)
         declared = list(named) if named and self.forced is None else self._declared(path, meta)
         fixed = self.fixed_body(meta) if declared else None
         if fixed:  # a phone or a compact: no lens of the user's took it
@@ -343,7 +341,7 @@ class LensResolver:
                 matched.append(lens)
         return matched
 
-    def _from_lens_model(self, lens_model: str | None) -> tuple[Lens, ...]:
+    def from_lens_model(self, lens_model: str | None) -> tuple[Lens, ...]:
         """Known lenses named by Exif.Photo.LensModel: exact, else the longest contained name."""
         if not lens_model or not self.lenses:
             return ()
@@ -364,25 +362,11 @@ class LensResolver:
         return tuple(lens for score, lens in scored if score == best)
 
     def fingerprint(self) -> str | None:
-        """Changes whenever the lens facts a scan uses change; None when there are none."""
-        if not (self.lenses or self.rules or self.forced or self.crops):
-            return None
-        facts = {
-            "lenses": [_facts(lens) for lens in self.lenses],
-            "rules": [asdict(rule) | {"id": 0} for rule in self.rules],
-            "forced": _facts(self.forced) if self.forced else None,
-            "crops": self.crops,
-        }
-        return hashlib.sha1(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
+        """All the lens facts in one fingerprint, as earlier versions stored it beside every
+        photo (each photo's own, from the facts that bear on it: lensprint.photo_setup)."""
+        from .lensprint import legacy_setup
 
-
-def _facts(lens: Lens) -> dict:
-    """A lens as the fingerprint sees it: 'not chipped' left out, so lenses added before the
-    chip existed keep their fingerprint and their photos are not re-estimated for nothing."""
-    facts = asdict(lens)
-    if not facts.pop("chipped"):
-        return facts
-    return facts | {"chipped": True}
+        return legacy_setup(self)
 
 
 def lens_names(lenses: Iterable[Lens]) -> list[str]:

@@ -22,6 +22,7 @@ from .infer import Predictor
 from .journal import settle_pending
 from .lensbook import LensBook
 from .lenses import Lens, LensResolver, Resolution
+from .lensprint import PhotoFacts, legacy_setup, photo_setup, relabel, stored_facts
 from .library import encode_probs, iso_taken, refine_library
 from .pairs import link_shots
 from .records import PhotoRecord
@@ -119,7 +120,8 @@ class Scan:
         self.predictor = predictor
         self.options = options
         self.resolver = resolver or LensBook(store).resolver(options.lens)  # loaded once per scan
-        self.lens_setup = self.resolver.fingerprint()
+        self.legacy_setup = legacy_setup(self.resolver)  # what older versions stored for every photo
+        self._relabel: list[tuple[str, str | None]] = []
         self.progress = progress or (lambda n: None)
         self.summary = ScanSummary(provider=predictor.provider, model_version=predictor.spec.model_version,
                                    roots=tuple(os.path.abspath(path) for path in options.paths))
@@ -133,6 +135,7 @@ class Scan:
         try:
             for item in self._analysed(self._tasks()):
                 self._take(item)
+            relabel(self.store, self._relabel)
             self._predict_batch()
             self._flush()
             s.library_refined = refine_library(self.store, np.asarray(self.predictor.spec.fnumber_bins))
@@ -147,12 +150,11 @@ class Scan:
 
     def _tasks(self) -> Iterator[Task]:
         known = {} if self.options.force else self.store.known()
-        version = self.summary.model_version
+        facts = stored_facts(self.store) if known and self.legacy_setup else {}  # no lens facts: no setups
         for found in discover(self.options.paths):
             self.summary.found += 1
-            known_row = known.get(display_path(found.path))
-            if found.kind != "error" and is_unchanged(known_row, found, version, self.options.all_photos, self.lens_setup,
-                                                      self.options.include_non_photos):
+            shown = display_path(found.path)
+            if found.kind != "error" and self._unchanged(known.get(shown), found, facts.get(shown)):
                 self.summary.unchanged += 1
                 self.progress(1)
             elif found.kind == "photo":
@@ -161,6 +163,21 @@ class Scan:
             else:
                 self._record(self._bare_record(found))
                 self.progress(1)
+
+    def _unchanged(self, known: Known | None, found: FoundFile, facts: PhotoFacts | None) -> bool:
+        """is_unchanged with the fingerprint of the lens facts that bear on this photo; a
+        result an older version stored under today's facts as a whole is kept, relabelled."""
+        o, version = self.options, self.summary.model_version
+        setup = photo_setup(self.resolver, found.path, facts) if facts else None
+        if is_unchanged(known, found, version, o.all_photos, setup, o.include_non_photos):
+            return True
+        legacy = self.legacy_setup
+        if known is None or legacy is None or known.lens_setup != legacy or setup == legacy:
+            return False
+        if not is_unchanged(known, found, version, o.all_photos, legacy, o.include_non_photos):
+            return False
+        self._relabel.append((display_path(found.path), setup))
+        return True
 
     def _analysed(self, tasks: Iterable[Task]) -> Iterator[Analysed]:
         workers = self.options.workers or os.cpu_count() or 1
@@ -288,7 +305,8 @@ class Scan:
             exif_iso=meta.iso, exif_exposure_bias=meta.exposure_bias,
             exif_flash_fired=None if meta.flash_fired is None else int(meta.flash_fired),
             exif_exposure_program=meta.exposure_program, taken_at=iso_taken(meta.date_taken),
-            lens_setup=self.lens_setup,  # a change of lens facts redoes has_exif photos too
+            # the lens facts that bear on this photo: a change to them redoes has_exif photos too
+            lens_setup=photo_setup(self.resolver, item.task.path, PhotoFacts.of(meta)),
             not_photo=item.not_photo,
         )
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 
@@ -13,6 +14,7 @@ from .camera import body_name
 from .library import FNUMBER_RANGE
 from .tolerance import ONE_STOP, WITHIN_20_PERCENT
 from .store import Store
+from .writeback import selected
 from .xmp import FNUMBER, FOCAL_LENGTH, LENS_MODEL, VALUE_FNUMBER, VALUE_FOCAL, VALUE_LENS, XMP_TWINS
 
 FNUMBER_EDGES = (1.4, 2.0, 2.8, 4.0, 5.6, 8.0, 11.0, 16.0)
@@ -135,11 +137,16 @@ class _Tally:
         self.not_photos: Counter[str] = Counter()  # why, for the files left alone (provenance.py)
         self.failed: list[dict[str, str]] = []  # every file that could not be read: named, not counted
         self.pairs = 0  # RAW+JPEG pairs: two files, one shot (pairs.py)
+        self.written = 0
+        self.notes: Counter[str] = Counter()  # why predictions were not written (write_note)
 
     def add(self, r: dict[str, Any]) -> None:
         self.photos += 1
         self.status[r["status"]] += 1
         self.pairs += bool(r.get("shot_of"))
+        self.written += bool(r.get("written"))
+        if r["status"] == "predicted" and not r.get("written") and r.get("write_note"):
+            self.notes[r["write_note"]] += 1
         if r["status"] == "error":
             self.failed.append({"path": r["path"], "error": r["error"] or ""})
         if r.get("not_photo"):
@@ -158,6 +165,11 @@ class _Tally:
         lens[1] += r["fnumber_confidence"] or 0.0
         lens[2] += r["focal_length_confidence"] or 0.0
 
+    def writes(self, paths: Sequence[str]) -> dict[str, Any]:
+        """For a report limited to paths, what was written of those photos (store.write_counts
+        counts the whole library)."""
+        return {"written": self.written, "not_written": dict(self.notes.most_common())} if paths else {}
+
     def by_lens(self) -> dict[str, dict[str, Any]]:
         """Predictions per known lens (see `phototag lens`): counts and mean confidences."""
         return {
@@ -171,21 +183,28 @@ INCLUDED = "estimated anyway (scan --include-non-photos)"
 WRITTEN_VALUES = {VALUE_FNUMBER: FNUMBER, VALUE_FOCAL: FOCAL_LENGTH, VALUE_LENS: LENS_MODEL}
 
 
-def values_written(store: Store) -> dict[str, int]:
+def values_written(store: Store, paths: Sequence[str] = ()) -> dict[str, int]:
     """Per value, the photos whose files (or sidecars) now carry phototag's estimate of it:
     a photo counted as written may hold its FNumber and not its focal length."""
     photos: dict[str, set[str]] = {name: set() for name in WRITTEN_VALUES}
     for path, tags in store.active_write_tags():
+        if not selected(path, paths):
+            continue
         for name, key in WRITTEN_VALUES.items():
             if tags["exif"].get(key) is not None or tags["xmp"].get(XMP_TWINS[key]) is not None:
                 photos[name].add(path)
     return {name: len(paths) for name, paths in photos.items()}
 
 
-def summarise(store: Store) -> dict[str, Any]:
-    """The report's data, in one streamed pass over the photos."""
+def under(rows: Iterable[dict[str, Any]], paths: Sequence[str]) -> Iterator[dict[str, Any]]:
+    """The rows of photos at or under one of paths (all when none is given), as `write` picks them."""
+    return (row for row in rows if selected(row["path"], paths))
+
+
+def summarise(store: Store, paths: Sequence[str] = ()) -> dict[str, Any]:
+    """The report's data, in one streamed pass over the photos (those under paths, if given)."""
     tally = _Tally()
-    for row in store.rows():
+    for row in under(store.rows(), paths):
         tally.add(row)
     runs = store.runs()
     last = runs[-1] if runs else {}
@@ -205,5 +224,5 @@ def summarise(store: Store) -> dict[str, Any]:
         "model_versions": dict(tally.models),
         "providers": dict(tally.providers),
         "last_run": {k: last.get(k) for k in ("id", "started_at", "finished_at", "model_version", "provider")},
-        "writes": {**store.write_counts(), "values": values_written(store)},
+        "writes": {**store.write_counts(), **tally.writes(paths), "values": values_written(store, paths)},
     }

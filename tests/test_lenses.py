@@ -136,10 +136,10 @@ def test_rules_apply_to_the_right_photos_only(tmp_path, tiny_model):
     assert got["h1.jpg"]["lens_source"] == "rule" and got["h1.jpg"]["focal_length"] == 58.0
     assert got["fuji.jpg"]["focal_length"] == 85.0 and got["fuji.jpg"]["crop_factor"] == pytest.approx(1.53, abs=0.01)
     assert got["o1.jpg"]["focal_length_source"] == "model"
-    # a changed rule redoes the predictions it may affect; an unchanged setup skips them
+    # a changed rule redoes the photos it matched (h1, and af with its lens EXIF); the rest are skipped
     assert "0 predicted, 6 unchanged" in scan([root], tiny_model, db).output
     assert run("lens", "unassign", "1", *opts).exit_code == 0
-    assert "5 predicted" in scan([root], tiny_model, db).output
+    assert "1 already had lens EXIF, 1 predicted, 4 unchanged" in scan([root], tiny_model, db).output
     assert rows(db)["h1.jpg"]["lens_name"] is None
 
 
@@ -283,7 +283,8 @@ def test_a_chipped_adapter_photo_placed_on_a_manual_lens_is_predicted_and_its_ex
     assert "chipped adapter" in run("lens", "chip", "helios", "--db", str(db)).output
     assert "chipped adapter" in run("lens", "list", "--db", str(db)).output
     result = scan([root], tiny_model, db, "--write-exif", "--min-confidence", "0")
-    assert "1 already had lens EXIF, 3 predicted" in result.output, result.output  # the changed lens redoes them
+    # the changed lens redoes its rule's photos; af.jpg, which no rule matches, is skipped
+    assert "0 already had lens EXIF, 3 predicted, 1 unchanged" in result.output, result.output
     assert "note:" not in result.output
     got = rows(db)
     assert got["af.jpg"]["status"] == "has_exif" and got["af.jpg"]["fnumber"] is None
@@ -297,7 +298,7 @@ def test_a_chipped_adapter_photo_placed_on_a_manual_lens_is_predicted_and_its_ex
         assert (meta.fnumber, meta.focal_length) == (1.4, 50.0)  # recorded values are never overwritten
 
     assert "chipped" not in run("lens", "chip", "helios", "--off", "--db", str(db)).output
-    assert "3 already had lens EXIF, 1 predicted" in scan([root], tiny_model, db).output
+    assert "2 already had lens EXIF, 1 predicted, 1 unchanged" in scan([root], tiny_model, db).output
     assert rows(db)["c0.jpg"]["status"] == "has_exif" and rows(db)["c0.jpg"]["lens_name"] is None
     assert run("lens", "unassign", "1", "--db", str(db)).exit_code == 0
     assert "note:" not in scan([root], tiny_model, db).output
