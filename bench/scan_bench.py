@@ -2,8 +2,8 @@
 
 Run: .venv/bin/python bench/scan_bench.py            (about 3 minutes on 2 cores)
      .venv/bin/python bench/scan_bench.py --quick    (a smoke run)
-     .venv/bin/python bench/scan_bench.py --model /tmp/q/int8-qdq.onnx  (a copy made by
-                                                     bench/quantize_bench.py --out /tmp/q)
+     .venv/bin/python bench/scan_bench.py --model OTHER.onnx  (any model file, such as an int8
+                     copy: bench/quantize_bench.py in commit 30db52f made them; docs/decisions.md)
 
 Builds a library of 24 MP camera-sized JPEGs (photos from ../shared/data upscaled, their
 EXIF kept but FNumber/FocalLength removed, as a manual lens leaves them), hard-linked
@@ -92,13 +92,19 @@ def camera_jpeg(source: Path, target: Path, size: tuple[int, int], keep_lens: bo
 
 def build_library(folder: Path, count: int, distinct: int, size: tuple[int, int], keep_lens: bool = False) -> Path:
     """`count` files, hard links to `distinct` real-content JPEGs, spread over folders."""
-    sources = sorted(p for p in SHARED.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg"))[:: max(1, 300 // distinct)][:distinct]
+    sources = sorted(p for p in SHARED.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg"))[:: max(1, 300 // distinct)]
     base = folder / ".base"
     base.mkdir(parents=True)
-    originals = []
-    for i, src in enumerate(sources):
-        out = base / f"base{i:03}.jpg"
-        camera_jpeg(src, out, size, keep_lens)
+    originals: list[Path] = []
+    for src in sources:
+        if len(originals) == distinct:
+            break
+        out = base / f"base{len(originals):03}.jpg"
+        try:
+            camera_jpeg(src, out, size, keep_lens)
+        except RuntimeError:  # pyexiv2 refuses some sample XMP packets (a property given twice)
+            out.unlink(missing_ok=True)
+            continue
         originals.append(out)
     for i in range(count):
         sub = folder / f"roll{i // 500:03}"

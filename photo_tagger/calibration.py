@@ -63,7 +63,7 @@ def with_prior(spec: ModelSpec, target: str, probs: np.ndarray, aux: np.ndarray,
     spreads; the geometric pool (prior_pool "log") keeps their overlap: where a phone's model
     has a narrow peak at 28 mm and a confused long tail, and its prior spreads over 26-38 mm,
     the mixture's median lands on the prior's shoulder and the pool's on the model's peak
-    (bench/prior_pool_bench.py). `prior` overrides the spec's rows
+    (bench/prior_pool_bench.py, since removed). `prior` overrides the spec's rows
     (calibration passes leave-one-out rows).
     """
     weight = spec.prior_weight.get(target, 0.0)
@@ -83,7 +83,7 @@ def confidence_shifts(spec: ModelSpec, target: str, aux: np.ndarray) -> np.ndarr
     sharp and mostly right; behind an interchangeable lens or a long zoom it says little, so
     one offset for all left the larger sensors' focal lengths at confidences averaging
     0.39-0.57 on bodies never trained on, of which 4-8% were within 20%
-    (bench/class_shift_bench.py). The class offsets (spec.class_shift) are indexed as the
+    (bench/class_shift_bench.py, since removed). The class offsets (spec.class_shift) are indexed as the
     label prior's rows.
     """
     shifts = np.full(len(aux), spec.confidence_shift.get(target, 0.0))

@@ -29,7 +29,7 @@ MIN_PER_RANGE = 5
 # percentage error. The choice goes to the rule furthest ahead of the training-median
 # baseline over the figures a card reports (point_score): the window mode kept the most
 # focal lengths within 20% but put zooms' wide shots at the long end, so its focal MAPE on
-# the calibration photos lost to the baseline's on both split seeds run (bench/point_bench.py).
+# the calibration photos lost to the baseline's on both split seeds run (bench/point_bench.py, since removed).
 TARGETS = ("fnumber", "focal35")
 POINT_CHOICES = {"fnumber": ("mode", "median", "mape"), "focal35": ("mode", "median", "mape")}
 POINT_FIGURES = {"fnumber": ("within_one_stop", "mape", "mae", "msle", "mse"),
@@ -224,7 +224,7 @@ def fit_class_shift(spec: ModelSpec, outputs: dict[str, np.ndarray], aux: np.nda
 
     Each group's offset is best_shift over its own calibration photos (so its prior holds a
     group of a few photos near 0); an unknown crop factor keeps the overall offset alone.
-    On the three split seeds of bench/class_shift_bench.py, the larger sensors' focal-length
+    On the three split seeds of bench/class_shift_bench.py, since removed, the larger sensors' focal-length
     confidences averaged 0.34-0.44 on calibration photos of which 0-12% were within 20%.
     """
     if not targets or "crop_bounds" not in spec.prior:

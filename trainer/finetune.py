@@ -192,7 +192,7 @@ def _pool(backbone: EfficientNetLite, start: int, features: np.ndarray, where: n
 
     Each batch lands in one tensor allocated up front: holding on to every batch's small
     output instead pins the heap between the large temporaries freed around it, and the
-    process grew by 1.5 GB over 3,400 rows that way (bench/finetune_memory_bench.py).
+    process grew by 1.5 GB over 3,400 rows that way (bench/finetune_memory_bench.py, since removed).
     """
     out = torch.empty(len(where), backbone._conv_head.out_channels)
     with torch.no_grad():

@@ -93,7 +93,7 @@ def build(photos: list[LabeledPhoto], config: TrainConfig, out_dir: Path, cache:
     return {**info, "model_version": spec.model_version}
 
 
-# What ships: 320 px, and five cross-fitted members (bench/ensemble_bench.py: over three split
+# What ships: 320 px, and five cross-fitted members (bench/ensemble_bench.py, since removed: over three split
 # seeds the ensemble's dev-only focal MAPE was lower every time, its Brier scores mostly).
 # The EV100 head also learns from four copies of each photo at redrawn apertures, and the
 # confidences get an offset per sensor size for FNumber as well as focal length: on the DSLR

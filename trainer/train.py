@@ -63,13 +63,13 @@ class TrainConfig:
     label_prior: bool = True  # mix the sensor-size label prior in where calibration says it helps (prior.py)
     # how each target's prior joins the model (modelspec.PRIOR_POOLS): geometric for focal
     # length, where on the dev-only photos the mixture's estimate slid off the phones' one
-    # focal length on all three split seeds (bench/prior_pool_bench.py); FNumber gained nothing
+    # focal length on all three split seeds (bench/prior_pool_bench.py, since removed); FNumber gained nothing
     prior_pool: dict[str, str] = field(default_factory=lambda: {"fnumber": "linear", "focal35": "log"})
     # targets whose confidences get one more offset per sensor-size group (calibrate.fit_class_shift):
     # focal length, whose confidences on larger sensors promised 0.34-0.44 for 0-12% within 20%
     # on the calibration photos; on the dev-only photos its Brier score improved on all three
     # split seeds. FNumber's improved on one: its larger sensors' on all three, but the phones'
-    # offset (up) worsened the two long series that miss by a stop (bench/class_shift_bench.py)
+    # offset (up) worsened the two long series that miss by a stop (bench/class_shift_bench.py, since removed)
     class_shift: tuple[str, ...] = ("focal35",)
     partial_labels: bool = True  # photos with an unknown crop factor train the FNumber and EV100 heads
     members: int = 1  # >1: a cross-fitted ensemble of heads over the non-test photos (ensemble.py)
@@ -193,7 +193,7 @@ def heads_only(data: Prepared, base: ModelSpec, config: TrainConfig, init: Heads
 
 def calibration_set(data: Prepared, base: ModelSpec, config: TrainConfig,
                     init: Heads | None = None) -> tuple[Heads, list, CalibrationSet]:
-    """Train the heads and gather the rows calibration may fit on (bench/confidence_cv.py
+    """Train the heads and gather the rows calibration may fit on (bench/confidence_cv.py, since removed
     cross-validates the last calibration step on the same rows)."""
     if is_ensemble(config, init):
         from .ensemble import ensemble_calibration_set
