@@ -31,3 +31,12 @@ def wide_or_long(db: Path, folder: Path) -> None:
     assert run("lens", "add", "Wide", "--focal", "20", "--aperture", "2.8-22", *opts).exit_code == 0
     assert run("lens", "add", "Long", "--focal", "300", "--aperture", "4-32", *opts).exit_code == 0
     assert run("lens", "assign", "Wide", "Long", "--folder", str(folder), *opts).exit_code == 0
+
+
+def writes(db: Path) -> list[dict]:
+    """Every row of the writes table, in the order the writes were made."""
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    found = [dict(r) for r in conn.execute("SELECT * FROM writes ORDER BY id")]
+    conn.close()
+    return found

@@ -57,6 +57,13 @@ def scan(folder: Path, model: Path, db: Path, *extra: str):  # type: ignore[no-u
     return result
 
 
+def undo_run(output: str, db: Path) -> None:
+    """Undo the write run a scan's or write's summary line names."""
+    run_id = output.split("`phototag undo --run ")[1].split("`")[0]
+    undone = run("undo", "--run", run_id, "--db", str(db))
+    assert undone.exit_code == 0, undone.output
+
+
 def assert_sidecar_holds(sidecar: Path, row: dict) -> None:
     """exiftool reads the stored FNumber and phototag's marks from the sidecar, and finds it valid."""
     tags = exiftool(sidecar)
@@ -86,9 +93,7 @@ def test_raw_heic_and_avif_are_predicted_and_written_into_sidecars_then_undone(t
     after = digests(lib)
     assert {name: after[name] for name in before} == before, "RAW and HEIC files are never rewritten"
 
-    run_id = result.output.split("`phototag undo --run ")[1].split("`")[0]
-    undone = run("undo", "--run", run_id, "--db", str(db))
-    assert undone.exit_code == 0, undone.output
+    undo_run(result.output, db)
     assert digests(lib) == before, "undo removes every sidecar it created"
 
 

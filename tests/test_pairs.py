@@ -18,7 +18,7 @@ import rawpy
 from PIL import Image, ImageEnhance
 
 from helpers import rows, run
-from test_formats import EXIFTOOL, FORMATS, RAW, STRIP, digests, exiftool, manual_copy, scan
+from test_formats import EXIFTOOL, FORMATS, RAW, STRIP, digests, exiftool, manual_copy, scan, undo_run
 
 pytestmark = [
     pytest.mark.skipif(EXIFTOOL is None, reason="needs exiftool (apt-get install libimage-exiftool-perl)"),
@@ -80,9 +80,7 @@ def test_a_raw_jpeg_pair_is_one_shot_estimated_once_written_into_both_and_undone
     assert in_file["ExifIFD:FocalLength"] == sidecar["XMP-exif:FocalLength"]
     assert digests(lib)[RAW] == before[RAW], "the RAW itself is never rewritten"
 
-    run_id = result.output.split("`phototag undo --run ")[1].split("`")[0]
-    undone = run("undo", "--run", run_id, "--db", str(db))
-    assert undone.exit_code == 0, undone.output
+    undo_run(result.output, db)
     assert digests(lib) == before, "undo restores the JPEG and removes the RAW's sidecar"
 
 

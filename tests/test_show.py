@@ -8,13 +8,12 @@ import hashlib
 import json
 import re
 import shutil
-import sqlite3
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from helpers import rows, run
+from helpers import rows, run, writes
 from photo_tagger.library import decode_probs
 
 PORTFOLIO = Path(__file__).resolve().parents[2] / "shared" / "data" / "portfolio" / "cpowell720+thenewsprint.co"
@@ -40,14 +39,6 @@ def copy(src: Path, dst: Path, strip: bool) -> Path:
 
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def writes(db: Path) -> list[dict]:
-    conn = sqlite3.connect(db)
-    conn.row_factory = sqlite3.Row
-    found = [dict(r) for r in conn.execute("SELECT * FROM writes ORDER BY id")]
-    conn.close()
-    return found
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from photo_tagger.errors import MetadataWriteError
 from photo_tagger.plan import choose
 from photo_tagger.tagio import jpeg_image_offset, modify, verify
 from photo_tagger.trainer.harvest import harvest
-from helpers import rows as db_rows, run
+from helpers import rows as db_rows, run, writes
 from photos import camera_exif, make_photo
 
 EXIFTOOL = shutil.which("exiftool")
@@ -51,14 +51,6 @@ def snapshot(root: Path) -> dict[str, tuple[str, int, int]]:
             path = os.path.join(folder, name)
             info = os.stat(path)
             found[os.fsdecode(path)] = (digest(path), info.st_mtime_ns, info.st_mode)
-    return found
-
-
-def writes(db: Path) -> list[dict]:
-    conn = sqlite3.connect(db)
-    conn.row_factory = sqlite3.Row
-    found = [dict(r) for r in conn.execute("SELECT * FROM writes ORDER BY id")]
-    conn.close()
     return found
 
 
