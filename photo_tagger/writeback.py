@@ -1,7 +1,7 @@
 """Write stored estimates into photos (or XMP sidecars), atomically, verified, recorded.
 
 A write stage reads what the database holds; it never predicts. For each photo it plans
-which values may be written, builds the new file in memory with pyexiv2, verifies it
+which values may be written, builds the new file in memory (jobs.py), verifies it
 (tags read back as meant, image data byte-identical, every other tag unchanged, maker
 notes included), and hands it to a writer. `FileWriter` records the write in the database
 (state 'pending'), writes a temporary copy in the same folder, fsyncs it, checks it on disk,
@@ -15,32 +15,26 @@ from __future__ import annotations
 
 import json
 import os
-import zlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .atomic import discard, file_hash, locked, remove_stale_temps, sha256, write_temp
+from .atomic import replace as replace_file
 from .discover import display_path
 from .errors import MetadataWriteError, PhototagError
 from .faults import crash_point
-from .atomic import discard, file_hash, locked, remove_stale_temps, sha256, write_temp
-from .atomic import replace as replace_file
-from .inplace import rewrite
-from .metadata import read_metadata
-from .provenance import has_credentials, not_photo_reason
+from .jobs import Job, build_exif_job, build_sidecar_job
 from .journal import real_path, settle_pending
 from .lensbook import LensBook
-from .links import SIDECAR_HINT, scan_roots, write_target
-from .sidecars import read_sidecar, sidecar_tags, sidecar_to_write, sidecars_xmp
 from .lenses import Lens
-from .plan import (ALREADY, choose, exif_version_update, kept_marks, stale_lens, still_to_write,
-                   value_reasons, within_version, without_present)
-from .store import Store, now
-from .tagio import modify, read_tags, undo_record, verify
-from .xmp import (
-    EMPTY_PACKET, SIDECAR_FULL, XMP_TWINS, Estimate, exif_tags, register_namespace, shown, sidecar_candidates, xmp_tags,
-)
+from .links import scan_roots, write_target
+from .metadata import read_metadata
+from .plan import ALREADY, choose, value_reasons
+from .provenance import has_credentials, not_photo_reason
+from .store import Store
+from .xmp import SIDECAR_FULL, register_namespace, shown, sidecar_candidates
 
 # Written values must be right at least 4 times in 5 on photographers the model never saw:
 # at 0.8, 91% of the FNumbers written on bench/portfolio_bench.py's libraries were within one
@@ -92,24 +86,6 @@ class WriteSummary:
             "values_held": {f"{name}: {why}": n for (name, why), n in self.values_held.items()},
             "failed": self.failed, "settled": self.settled,
         }
-
-
-@dataclass(frozen=True)
-class Job:
-    """One verified write, ready to be committed: everything undo needs comes with it."""
-
-    photo: str  # display path of the photo (the database key)
-    photo_bytes: bytes | None  # the photo's real path in bytes, when it differs from the display form
-    target: str  # the file replaced: the photo, or its sidecar
-    method: str  # 'exif' or 'sidecar'
-    before: bytes | None  # the target's bytes before (None: a new sidecar)
-    after: bytes
-    tags_before: dict[str, dict[str, Any]]
-    tags_after: dict[str, dict[str, Any]]
-    undo_kind: str  # 'jpeg_prefix', 'whole', 'tags' or 'sidecar_new' ('jpeg_header' in older records)
-    undo_blob: bytes | None
-    like: os.stat_result | None  # whose mode, owner and times the new file keeps
-    values: tuple[str, ...] = ()  # the estimated values written (Estimate.values), for the summary
 
 
 class Writer(Protocol):
@@ -321,77 +297,6 @@ def _not_a_photo(row: dict[str, Any], data: bytes, photo: str) -> str | None:
 def _writable(path: str, info: os.stat_result) -> bool:
     """A read-only file says 'do not modify', even to root (who may write anything)."""
     return bool(info.st_mode & 0o222) and (os.geteuid() == 0 or os.access(path, os.W_OK))
-
-
-def build_exif_job(row: dict[str, Any], photo: str, data: bytes, info: os.stat_result, est: Estimate) -> Job | str:
-    """The photo (photo: the file replaced, a link's target) with the estimates in its EXIF
-    and XMP, verified in memory. A sidecar of either convention that records a value makes
-    it the photo's own: the file must never say otherwise (Lightroom shows the sidecar's)."""
-    exif, xmp = read_tags(data)
-    remaining = still_to_write(est, exif, xmp, sidecar=False)
-    if isinstance(remaining, str):
-        return remaining
-    est = without_present(remaining, {}, sidecars_xmp(real_path(row)))
-    if est.empty:
-        return "its sidecar already records its lens values"
-    gone_exif, gone_xmp = stale_lens(est, exif, xmp)
-    want_exif = {**exif_tags(est), **gone_exif}
-    want_xmp = {**xmp_tags(est, now(), kept_marks(exif, xmp, want_exif)), **gone_xmp}
-    want_exif.update(exif_version_update(exif, want_exif))
-    want_exif = within_version(exif, want_exif)
-    new = rewrite(data, want_exif, want_xmp, xmp)
-    verify(data, new, want_exif, want_xmp, photo)
-    undo_kind, blob = undo_record(data)
-    return Job(
-        photo=row["path"], photo_bytes=row["path_bytes"], target=photo, method="exif",
-        before=data, after=new,
-        tags_before={"exif": {k: exif.get(k) for k in want_exif}, "xmp": {k: xmp.get(k) for k in want_xmp}},
-        tags_after={"exif": want_exif, "xmp": want_xmp},
-        undo_kind=undo_kind, undo_blob=blob, like=info, values=est.values,
-    )
-
-
-def build_sidecar_job(row: dict[str, Any], photo: str, data: bytes, info: os.stat_result, est: Estimate,
-                      roots: Sequence[str] = (), form: str = SIDECAR_FULL) -> Job | str:
-    """The photo's sidecar with the estimates: the one it has (photo.ARW.xmp or photo.xmp)
-    updated, else a new one named by form; the photo itself is not touched.
-    A sidecar that is a link stays one: its target is written, if inside roots (links.py)."""
-    try:
-        exif, xmp = read_tags(data)
-    except MetadataWriteError:  # a format pyexiv2 cannot parse: the sidecars still speak for it
-        exif, xmp = {}, {}
-    chosen = sidecar_to_write(photo, form)
-    target = write_target(chosen, roots, "its sidecar", SIDECAR_HINT)
-    existing: bytes | None = None
-    for candidate in sidecar_candidates(photo):
-        content = read_sidecar(candidate)
-        if content is not None:
-            if candidate == chosen:
-                existing = content
-            xmp = {**xmp, **sidecar_tags(candidate, content)}
-    packet_xmp = read_tags(existing)[1] if existing else {}
-    remaining = still_to_write(est, exif, xmp, sidecar=True, target_xmp=packet_xmp)
-    if isinstance(remaining, str):
-        return remaining
-    est = remaining
-    want_exif = exif_tags(est)
-    gone_xmp = stale_lens(est, {}, packet_xmp)[1]
-    want_xmp = {**xmp_tags(est, now(), kept_marks({}, packet_xmp, want_exif)), **gone_xmp}
-    # exiv2 reads a sidecar's exif: properties into EXIF and writes that EXIF back over them,
-    # so a changed value (a new model's FNumber) must be set there too or it is reverted
-    mirrored = {key: value for key, value in want_exif.items() if XMP_TWINS[key].startswith("Xmp.exif.")}
-    new = modify(existing or EMPTY_PACKET, mirrored, want_xmp)
-    verify(existing or EMPTY_PACKET, new, mirrored, want_xmp, target)
-    like = os.stat(target) if existing is not None else None
-    return Job(
-        photo=row["path"], photo_bytes=row["path_bytes"], target=target, method="sidecar",
-        before=existing, after=new,
-        tags_before={"exif": {}, "xmp": {k: packet_xmp.get(k) for k in want_xmp}},
-        tags_after={"exif": want_exif, "xmp": want_xmp},
-        undo_kind="sidecar_new" if existing is None else "whole",
-        undo_blob=None if existing is None else zlib.compress(existing),
-        like=like, values=est.values,
-    )
 
 
 def _unchanged_since_read(target: str, hash_before: str | None) -> None:
