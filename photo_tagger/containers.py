@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Iterator
 
 from .tiffedit import Damaged, Unsupported, ifd0_value
 
@@ -16,6 +17,7 @@ EXIF_HEADER = b"Exif\x00\x00"
 XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_XMP_KEYWORD = b"XML:com.adobe.xmp\x00"
+XMP_LIMIT = 16 * 1024 * 1024  # a compressed packet may not expand past this (a zip bomb)
 
 
 def jpeg_segments(data: bytes) -> dict[int, tuple[int, bytes]]:
@@ -55,16 +57,24 @@ def xmp_packet(data: bytes) -> bytes | None:
 
 
 def _png_xmp(data: bytes) -> bytes | None:
-    at = len(PNG_SIGNATURE)
-    while at + 8 <= len(data):
-        length, kind = struct.unpack_from(">I4s", data, at)
-        body = data[at + 8:at + 8 + length]
+    for kind, body in png_chunks(data):
         if kind == b"iTXt" and body.startswith(PNG_XMP_KEYWORD):
             rest = body[len(PNG_XMP_KEYWORD):]
-            compressed, text = rest[0], rest[2:].split(b"\x00", 2)[-1]
-            return zlib.decompress(text) if compressed else text
-        at += 12 + length
+            compressed, text = rest[0], rest[2:].split(b"\x00", 2)[-1]  # past language and translated keyword
+            return zlib.decompressobj().decompress(text, XMP_LIMIT) if compressed else text
     return None
+
+
+def png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """(type, body) of each chunk but the image data (text may follow it); a truncated chunk ends the walk."""
+    offset = len(PNG_SIGNATURE)
+    while offset + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[offset:offset + 8])
+        if kind == b"IEND" or offset + 12 + length > len(data):
+            return
+        if kind != b"IDAT":
+            yield kind, data[offset + 8:offset + 8 + length]
+        offset += 12 + length
 
 
 def _riff_chunk(data: bytes, fourcc: bytes) -> bytes | None:

@@ -21,10 +21,10 @@ what a manual-lens photographer brings.
 from __future__ import annotations
 
 import json
-import struct
 import zlib
 from collections.abc import Iterator
 
+from .containers import PNG_SIGNATURE, png_chunks
 from .metadata import PhotoMetadata
 
 # IPTC NewsCodes digital source types that are not a camera's capture, with the words a
@@ -43,7 +43,6 @@ GENERATORS = ("Adobe Firefly", "DALL-E", "DALL·E", "Midjourney", "Stable Diffus
 SCREENSHOT_TOOLS = ("Screenshot", "Snipping Tool", "Greenshot", "Flameshot", "Spectacle", "scrot", "ShareX")
 # "Screenshot" covers gnome-screenshot, macOS Screenshot and KDE's and Xfce's tools.
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 C2PA_MARK = b"c2pa"  # the JUMBF manifest store's label: no mark, no manifest to read
 PNG_TEXT_LIMIT = 64 * 1024  # a Software value is a few bytes; a bigger chunk is something else
 
@@ -144,7 +143,7 @@ def png_text(data: bytes) -> dict[str, str]:
     """A PNG's tEXt, zTXt and iTXt chunks, as keyword: text (exiv2
     reads only its own keys from them; screenshot tools write 'Software')."""
     found: dict[str, str] = {}
-    for kind, body in _png_chunks(data):
+    for kind, body in png_chunks(data):
         if kind not in (b"tEXt", b"zTXt", b"iTXt") or len(body) > PNG_TEXT_LIMIT:
             continue
         keyword, _, rest = body.partition(b"\x00")
@@ -169,15 +168,3 @@ def _png_text_value(kind: bytes, rest: bytes) -> str:
 def _inflate(compressed: bytes) -> bytes:
     """At most PNG_TEXT_LIMIT bytes of a compressed text: a tiny chunk may not expand to megabytes."""
     return zlib.decompressobj().decompress(compressed, PNG_TEXT_LIMIT)
-
-
-def _png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
-    """(type, body) of each chunk but the image data (text may follow it); a truncated chunk ends the walk."""
-    offset = len(PNG_SIGNATURE)
-    while offset + 8 <= len(data):
-        length, kind = struct.unpack(">I4s", data[offset:offset + 8])
-        if kind == b"IEND" or offset + 12 + length > len(data):
-            return
-        if kind != b"IDAT":
-            yield kind, data[offset + 8:offset + 8 + length]
-        offset += 12 + length
