@@ -20,22 +20,32 @@ PNG_XMP_KEYWORD = b"XML:com.adobe.xmp\x00"
 XMP_LIMIT = 16 * 1024 * 1024  # a compressed packet may not expand past this (a zip bomb)
 
 
-def jpeg_segments(data: bytes) -> dict[int, tuple[int, bytes]]:
-    """Each APPn and COM segment before the scan data (some writers put XMP after the
-    quantisation tables): start -> (marker, payload)."""
-    found, at = {}, 2
+def jpeg_markers(data: bytes) -> tuple[list[tuple[int, int, int]], int]:
+    """(start, end, marker) of every segment before a JPEG's scan, and where the scan (SOS)
+    begins. Some writers put XMP after the quantisation tables, so metadata and tables mix."""
+    found, at = [], 2
     while at + 4 <= len(data) and data[at] == 0xFF:
         marker = data[at + 1]
-        if marker == 0xFF:
+        if marker == 0xFF:  # fill byte
             at += 1
             continue
         if marker == 0xDA:  # start of scan: the metadata is behind us
-            return found
-        length = int.from_bytes(data[at + 2:at + 4], "big")
-        if 0xE0 <= marker <= 0xEF or marker == 0xFE:
-            found[at] = (marker, data[at + 4:at + 2 + length])
-        at += 2 + length
+            return found, at
+        end = at + 2 + int.from_bytes(data[at + 2:at + 4], "big")
+        found.append((at, end, marker))
+        at = end
     raise Damaged("no image data after the metadata")
+
+
+def is_metadata(marker: int) -> bool:
+    """APPn and COM segments hold metadata; every other segment belongs to the image."""
+    return 0xE0 <= marker <= 0xEF or marker == 0xFE
+
+
+def jpeg_segments(data: bytes) -> dict[int, tuple[int, bytes]]:
+    """Each APPn and COM segment before the scan data: start -> (marker, payload)."""
+    return {start: (marker, data[start + 4:end]) for start, end, marker in jpeg_markers(data)[0]
+            if is_metadata(marker)}
 
 
 def xmp_packet(data: bytes) -> bytes | None:

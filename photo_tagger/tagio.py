@@ -11,8 +11,10 @@ import io
 import zlib
 from typing import Any
 
+from .containers import is_metadata, jpeg_markers
 from .errors import MetadataWriteError
 from .imagedata import fingerprint
+from .tiffedit import Damaged
 from .metadata import read_exif_text
 from .xmp import register_namespace, same_value
 from .xmplenient import properties
@@ -94,32 +96,20 @@ def jpeg_image_data(data: bytes) -> bytes:
     """A JPEG's image: every segment before the scan that is not APPn or COM (tables, frame
     header), then the scan data on. Some writers put XMP after the tables, so the image is
     not simply what follows the first metadata run."""
-    parts, at = [], 2
-    while at + 4 <= len(data) and data[at] == 0xFF:
-        marker = data[at + 1]
-        if marker == 0xFF:
-            at += 1
-            continue
-        if marker == 0xDA:
-            return b"".join(parts) + data[at:]
-        end = at + 2 + int.from_bytes(data[at + 2:at + 4], "big")
-        if not (0xE0 <= marker <= 0xEF or marker == 0xFE):
-            parts.append(data[at:end])
-        at = end
-    raise MetadataWriteError("its JPEG structure is damaged (no image data after the metadata)")
+    segments, scan = _jpeg_markers(data)
+    return b"".join(data[start:end] for start, end, marker in segments if not is_metadata(marker)) + data[scan:]
 
 
 def jpeg_scan_offset(data: bytes) -> int:
     """Where a JPEG's scan (SOS) begins: everything before it is headers and metadata."""
-    at = 2
-    while at + 4 <= len(data) and data[at] == 0xFF:
-        if data[at + 1] == 0xFF:
-            at += 1
-            continue
-        if data[at + 1] == 0xDA:
-            return at
-        at += 2 + int.from_bytes(data[at + 2:at + 4], "big")
-    raise MetadataWriteError("its JPEG structure is damaged (no image data after the metadata)")
+    return _jpeg_markers(data)[1]
+
+
+def _jpeg_markers(data: bytes) -> tuple[list[tuple[int, int, int]], int]:
+    try:
+        return jpeg_markers(data)
+    except Damaged as exc:
+        raise MetadataWriteError("its JPEG structure is damaged (no image data after the metadata)") from exc
 
 
 def jpeg_image_offset(data: bytes) -> int:
