@@ -13,13 +13,13 @@ import base64
 import html
 import json
 import math
-import os
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .journal import real_path
 from .report import summarise, under
 from .store import Store
 from .thumbs import ThumbCache
@@ -92,7 +92,7 @@ def _thumb(page: Page, thumbs: ThumbCache, row: dict) -> str:
     """One photo: its thumbnail (by index, filled in by the script) and its numbers."""
     path = row["path"]
     if path not in page.thumbs:
-        jpeg = thumbs.get(_real(row), row["size"], row["mtime_ns"])
+        jpeg = thumbs.get(real_path(row), row["size"], row["mtime_ns"])
         page.thumbs[path] = len(page.data) if jpeg else -1
         if jpeg:
             page.data.append("data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii"))
@@ -100,10 +100,6 @@ def _thumb(page: Page, thumbs: ThumbCache, row: dict) -> str:
     name = html.escape(Path(path).name)
     img = f'<img data-t="{index}" alt="{name}">' if index >= 0 else '<div class="none">no preview</div>'
     return f'<figure title="{html.escape(path)}">{img}<figcaption>{name}<br>{_numbers(row)}</figcaption></figure>'
-
-
-def _real(row: dict) -> str:
-    return os.fsdecode(row["path_bytes"]) if row.get("path_bytes") else row["path"]
 
 
 def _numbers(row: dict) -> str:
