@@ -10,7 +10,9 @@ the library's photos with the full exposure triangle, whatever lens took them, m
   (SIGMA_0, SIGMA_PER_DOUBLING; the light of a session drifts, and the photographer walks
   indoors and out, which OUTLIER_SHARE keeps from turning into false certainty);
 - habits: how this photographer sets the aperture on this body, a prior that counts for
-  more the more labeled photos show it (HABIT_PSEUDO_COUNT).
+  more the more labeled photos show it (HABIT_PSEUDO_COUNT), and in which the photos of the
+  same outing weigh most (SAME_OUTING_WEIGHT): a lens and a stop chosen for a day's shoot
+  stay on for it, the more so when the ring has to be turned by hand.
 
 The model's own FNumber distribution is the third measurement; `refine` multiplies the
 three on the model's bins. Where the equation does not hold it steps aside: a photo whose
@@ -44,6 +46,19 @@ OUTLIER_SIGMA = 4.0  # EV: as wide as scenes vary
 MANUAL_EXTRA = 0.5  # EV added to the spread in Manual mode, which need not follow the meter
 HABIT_BANDWIDTH = 0.25  # log2 N: half a stop, the scatter of one photographer's "usual" stop
 HABIT_PSEUDO_COUNT = 6.0  # labeled photos a flat prior is worth: few photos, weak habits
+# The flat share the habits keep however many photos show them. They are the habits of the
+# lenses that recorded their apertures; a manual lens new to the library may be set to any
+# stop. Without the floor, 200 labeled photos at f/8 alone put a manual-lens photo at f/8 with
+# confidence 0.96 (written), and outvoted neighbours whose light said f/1.4; with it, habits
+# alone stay below the default --min-confidence (0.79) and the light wins (docs/decisions.md).
+HABIT_FLOOR = 0.25
+# A labeled photo taken at the same moment counts this many times more in the habits than one
+# from long ago, the extra fading by e every OUTING_S: the day's shoot, not the year's average.
+# Measured in docs/decisions.md ("habits of the same outing"): 10-50 times and one to three
+# days all did about as well.
+SAME_OUTING_WEIGHT = 20.0
+OUTING_S = 86400.0
+OUTING_REACH_S = 10 * OUTING_S  # beyond it the extra weight is under a thousandth of a photo's
 MODEL_WEIGHT = 0.25  # power on the model's distribution beside library evidence: on bodies unlike its
 # training photos it is no better than a constant (docs/decisions.md), so it only breaks ties
 MANUAL_PROGRAM = 1
@@ -169,9 +184,8 @@ class Library:
             return Evidence()
         where = self._index.get(row["path"])  # a labeled photo checked with scan --all
         own = where[1] if where is not None and where[0] == name else None
-        counts = body.habit_total if own is None else body.habit_total - body.kernel[:, own]
-        habits = {"habit_counts": counts, "habit_photos": len(body.paths) - (own is not None)}
         taken = parse_taken(row["taken_at"])
+        habits = {"habit_counts": self._habits(body, own, taken), "habit_photos": len(body.paths) - (own is not None)}
         if row["exif_flash_fired"] or taken is None or not (row["exif_exposure_time"] and row["exif_iso"]):
             return Evidence(**habits)  # no light to measure, or none that the equation links to N
         lo, hi = np.searchsorted(body.taken, [taken - MAX_GAP_S, taken + MAX_GAP_S], side="right")
@@ -192,6 +206,24 @@ class Library:
         if row.get("exif_exposure_program") == MANUAL_PROGRAM:
             sigma += MANUAL_EXTRA
         return Evidence(mean, sigma, len(gaps), float(gaps[0]), **habits)
+
+    @staticmethod
+    def _habits(body: _Body, own: int | None, taken: float | None) -> np.ndarray:
+        """The body's apertures smoothed over the bins, the photos of the same outing
+        weighing more (SAME_OUTING_WEIGHT); as strong as the plain count of photos, so an
+        outing changes where the habits point, not how sure they are."""
+        counts = body.habit_total if own is None else body.habit_total - body.kernel[:, own]
+        if taken is None:
+            return counts
+        lo, hi = np.searchsorted(body.taken, [taken - OUTING_REACH_S, taken + OUTING_REACH_S], side="right")
+        near = np.asarray([i for i in range(max(lo - 1, 0), hi) if i != own
+                           and abs(body.taken[i] - taken) <= OUTING_REACH_S], dtype=int)
+        if not len(near):
+            return counts
+        extra = SAME_OUTING_WEIGHT * np.exp(-np.abs(body.taken[near] - taken) / OUTING_S)
+        photos = counts.sum()
+        weighted = counts + body.kernel[:, near] @ extra
+        return weighted * photos / weighted.sum()
 
 
 def gap_sigma(gap_s: float) -> float:
@@ -230,8 +262,9 @@ def habit_kernel(bins: np.ndarray, log2_fnumbers: np.ndarray) -> np.ndarray:
 def habit_prior(counts: np.ndarray, photos: int) -> np.ndarray:
     """The body's apertures as a smoothed histogram over the bins (summed habit_kernel
     columns), shrunk toward flat by HABIT_PSEUDO_COUNT: five photos at f/1.4 suggest, fifty
-    insist."""
-    return (counts + HABIT_PSEUDO_COUNT / len(counts)) / (photos + HABIT_PSEUDO_COUNT)
+    insist, but never beyond HABIT_FLOOR."""
+    flat = max(HABIT_PSEUDO_COUNT / (photos + HABIT_PSEUDO_COUNT), HABIT_FLOOR)
+    return (1.0 - flat) * counts / max(float(counts.sum()), 1e-12) + flat / len(counts)
 
 
 def posterior(bins: np.ndarray, model: np.ndarray, row: Mapping[str, Any], evidence: Evidence) -> np.ndarray:

@@ -12,10 +12,11 @@ import pyexiv2
 import pytest
 
 from helpers import rows, run
-from photo_tagger.library import Library, gap_sigma, habit_kernel, habit_prior, scene_ev
+from photo_tagger.library import Library, gap_sigma, habit_kernel, habit_prior, refine, scene_ev
 from photo_tagger.metadata import read_metadata
 from photo_tagger.registry import SHIPPED_MODEL, shipped_models
 from photo_tagger.tolerance import ONE_STOP
+from photo_tagger.writeback import DEFAULT_MIN_CONFIDENCE
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 # Canon EOS 5D Mark III, f/5.6, 1/8000 s, ISO 1600, aperture priority, no flash, 2020:12:13 10:47:31
@@ -177,6 +178,67 @@ def test_habits_count_for_more_the_more_photos_show_them():
     assert few.sum() == pytest.approx(1.0) and many.sum() == pytest.approx(1.0)
     assert few[at] < many[at]
     assert few[at] > 5 * few[-1]  # three photos already suggest
+
+
+def test_the_habits_of_the_same_outing_weigh_most(tmp_path):
+    """Six photos at f/11 over the autumn, three at f/1.4 on the morning of the shoot: a
+    manual-lens photo that afternoon (too late for their light) takes the morning's stop."""
+    lib = tmp_path / "library"
+    for month in range(6, 12):
+        copy(lib / f"autumn-{month}.jpg", FNumber="11/1", DateTimeOriginal=f"2020:{month:02d}:02 10:00:00")
+    for minute in range(3):
+        copy(lib / f"morning-{minute}.jpg", FNumber="14/10", DateTimeOriginal=f"2020:12:13 08:0{minute}:00")
+    copy(lib / "afternoon.jpg", manual=True, DateTimeOriginal="2020:12:13 13:00:00")
+    copy(lib / "next-spring.jpg", manual=True, DateTimeOriginal="2021:04:02 13:00:00")
+    db = tmp_path / "t.db"
+    scan(lib, db)
+    got = rows(db)
+    assert got["afternoon.jpg"]["fnumber_source"] == "model + habits of 9 photos"
+    assert ONE_STOP.hits(got["afternoon.jpg"]["fnumber"], 1.4)
+    # months from either, the photographer's usual stop counts by how often it was used
+    assert got["next-spring.jpg"]["fnumber"] > 2 * got["afternoon.jpg"]["fnumber"]
+
+
+def test_an_outing_moves_the_habits_but_does_not_make_them_surer():
+    library = Library.from_rows([_row(path=f"{i}.jpg", exif_fnumber=8.0, taken_at=f"2020-0{i}-01T10:00:00")
+                                 for i in range(1, 7)]
+                                + [_row(path="day.jpg", exif_fnumber=1.4, taken_at="2020-12-13T06:00:00")], BINS)
+    near = library.evidence(_row(taken_at="2020-12-13T10:00:00", exif_exposure_time=None))
+    far = library.evidence(_row(taken_at="2021-06-01T10:00:00", exif_exposure_time=None))
+    assert near.habit_counts is not None and far.habit_counts is not None
+    assert near.habit_counts.sum() == pytest.approx(7.0) and far.habit_counts.sum() == pytest.approx(7.0)
+    wide, slow = int(np.abs(BINS - 1.4).argmin()), int(np.abs(BINS - 8.0).argmin())
+    assert near.habit_counts[wide] > near.habit_counts[slow]  # one photo that morning outweighs six old ones
+    assert far.habit_counts[wide] < far.habit_counts[slow]
+
+
+def test_a_lens_changed_during_the_outing_follows_the_light_not_the_habit():
+    """A year of a zoom at f/8, six frames of it that very morning; a minute later a manual
+    lens at a shutter 32 times faster in the same light. The neighbours' light says f/1.4,
+    and two hundred photos of habit do not talk it out of it."""
+    year = [_row(path=f"year-{i}.jpg", exif_fnumber=8.0, exif_exposure_time=1 / 250,
+                 taken_at=f"2020-{1 + i % 11:02d}-{1 + i % 27:02d}T10:00:00") for i in range(200)]
+    morning = [_row(path=f"zoom-{i}.jpg", exif_fnumber=8.0, exif_exposure_time=1 / 250,
+                    taken_at=f"2020-12-13T10:{40 + i}:00") for i in range(6)]
+    library = Library.from_rows(year + morning, BINS)
+    row = _row(taken_at="2020-12-13T10:46:30", exif_exposure_time=1 / 8000, exif_fnumber=None)
+    flat = np.full(len(BINS), 1.0 / len(BINS))
+    value, _ = refine(BINS, flat, row, library.evidence(row))
+    assert ONE_STOP.hits(value, 1.4)
+
+
+def test_habits_alone_are_never_sure_enough_to_be_written():
+    """Two hundred photos at f/8 say how the photographer's lenses with a chip were set, not
+    the manual lens: without light or pixels that agree, they are not written."""
+    library = Library.from_rows([_row(path=f"year-{i}.jpg", exif_fnumber=8.0,
+                                      taken_at=f"2020-{1 + i % 11:02d}-{1 + i % 27:02d}T10:00:00") for i in range(200)],
+                                BINS)
+    row = _row(taken_at="2021-03-01T10:00:00", exif_fnumber=None)
+    evidence = library.evidence(row)
+    assert evidence.ev_mean is None and evidence.habit_photos == 200
+    value, confidence = refine(BINS, np.full(len(BINS), 1.0 / len(BINS)), row, evidence)
+    assert value == pytest.approx(8.0, rel=0.05)
+    assert 0.5 < confidence < DEFAULT_MIN_CONFIDENCE
 
 
 def test_report_shows_how_often_confidences_came_true_on_scan_all_photos(tmp_path):
