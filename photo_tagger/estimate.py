@@ -359,5 +359,6 @@ def estimate(
             fnumber=round(fn, 2), fnumber_confidence=round(float(shift_confidence(fc, f_shift[i])), 4),
             focal_length_35mm=round(fl, 1), focal_length_confidence=round(float(shift_confidence(lc, l_shift[i])), 4),
             ev100=round(float(ev_mean[i]), 2), lens_index=pick, lens_confidence=round(pc, 4),
+            fnumber_probs=f_probs[i],  # the model's own, before the lens: the library weighs it again
         ))
     return results

@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 
 from .camera import body_name
-from .estimate import point_and_confidence  # the rule the model's own estimates use
+from .estimate import LensConstraint, constrain_fnumber, point_and_confidence  # the model's own rules
+from .lensbook import LensBook
 from .store import Store
 from .tolerance import ONE_STOP
 
@@ -286,6 +287,18 @@ def refine(bins: np.ndarray, model: np.ndarray, row: Mapping[str, Any], evidence
     return float(value[0]), float(mass[0])
 
 
+def refine_on_lens(bins: np.ndarray, model: np.ndarray, row: Mapping[str, Any], evidence: Evidence,
+                   lens: LensConstraint) -> tuple[float, float]:
+    """refine() for a photo whose lens is known: the posterior moved onto the lens's own
+    stops as the model's estimate was (estimate.constrain_fnumber: mass beyond its range to
+    its nearest end), the stop whose one-stop window holds the most, and that mass. On a
+    full-stop scale f/8's window and f/11's hold the same two stops: the likelier stop wins."""
+    scale, probs = constrain_fnumber(posterior(bins, model, row, evidence), bins, lens)
+    mass = np.asarray([probs[ONE_STOP.hits(value, scale)].sum() for value in scale])
+    best = max(range(len(scale)), key=lambda i: (round(float(mass[i]), 9), probs[i]))
+    return float(scale[best]), float(mass[best])
+
+
 def encode_probs(probs: np.ndarray) -> bytes:
     return np.asarray(probs, dtype="<f4").tobytes()
 
@@ -298,14 +311,21 @@ def refine_library(store: Store, bins: np.ndarray) -> int:
     """Weigh every unwritten estimate in the store with its library's evidence; returns how
     many estimates the library moved or sharpened. Cheap: no pixels, no model run."""
     library = Library.from_rows(store.labeled_exposures(), bins)
+    lenses = {lens.name: lens for lens in LensBook(store).lenses()}
     updates = []
     for row in store.refinable():
         model = decode_probs(row["model_fnumber_probs"])
-        if len(model) != len(bins):
-            continue  # kept by another model's bins; the next scan with it redoes the photo
+        lens = lenses.get(row["lens_name"]) if row["lens_name"] else None
+        if len(model) != len(bins) or (row["lens_name"] and lens is None):
+            continue  # another model's bins, or a lens since removed: the next scan redoes the photo
         evidence = library.evidence(row)
         if evidence.empty:
             value, confidence, source = row["model_fnumber"], row["model_fnumber_confidence"], "model"
+        elif lens is not None:
+            value, confidence = refine_on_lens(bins, model, row, evidence, lens.constraint(None))
+            # one of several candidate lenses: right only if the lens is, as far as we know
+            confidence *= row["lens_confidence"] if row["lens_confidence"] is not None else 1.0
+            value, confidence, source = round(value, 2), round(confidence, 4), evidence.describe()
         else:
             value, confidence = refine(bins, model, row, evidence)
             value, confidence, source = round(value, 2), round(confidence, 4), evidence.describe()

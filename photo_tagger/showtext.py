@@ -135,7 +135,9 @@ def _lens(console: Console, view: PhotoView) -> None:
 
 
 def _distribution(console: Console, dist: Distribution, row: dict[str, Any]) -> None:
-    before = "" if (row.get("fnumber_source") or "model") == "model" else ", before the library's evidence"
+    steps = (["the lens's stops"] if row.get("lens_name") else []) + (
+        [] if (row.get("fnumber_source") or "model") == "model" else ["the library's evidence"])
+    before = f", before {' and '.join(steps)}" if steps else ""
     _line(console, f"  FNumber distribution per full stop, the model's own{before}")
     _line(console, f"  (bins from {dist.bins_from}):")
     top = max((g.probability for g in dist.groups), default=0.0) or 1.0

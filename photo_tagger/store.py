@@ -159,15 +159,14 @@ class Store(WriteLog):
 
     @guarded
     def refinable(self) -> Iterator[dict[str, Any]]:
-        """Estimates the library may still sharpen: the model's distribution is kept, no lens
-        was declared (its own rules apply), and nothing was written into the file yet; with
-        them the estimates of labeled photos checked against their EXIF (`scan --all`)."""
+        """Estimates the library may still sharpen: the model's distribution is kept and
+        nothing was written into the file yet; with them the estimates of labeled photos
+        checked against their EXIF (`scan --all`). A known lens comes with its row."""
         yield from self.db.query(
             "SELECT path, camera_make, camera_model, taken_at, exif_exposure_time, exif_iso, exif_exposure_bias, "
             "exif_flash_fired, exif_exposure_program, model_fnumber_probs, model_fnumber, model_fnumber_confidence, "
-            "fnumber, fnumber_confidence, fnumber_source FROM photos WHERE status IN ('predicted', 'has_exif') "
-            "AND written = 0 AND lens_name IS NULL "
-            "AND model_fnumber_probs IS NOT NULL")
+            "fnumber, fnumber_confidence, fnumber_source, lens_name, lens_confidence FROM photos "
+            "WHERE status IN ('predicted', 'has_exif') AND written = 0 AND model_fnumber_probs IS NOT NULL")
 
     @guarded
     def save_fnumbers(self, updates: Sequence[tuple[float, float, str, str]]) -> None:

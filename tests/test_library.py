@@ -80,6 +80,27 @@ def test_a_manual_lens_photo_takes_its_aperture_from_a_neighbour_through_the_exp
     assert got["labeled.jpg"]["exif_exposure_program"] == 3
 
 
+def test_a_declared_lens_keeps_the_neighbours_light_and_its_own_stops(tmp_path):
+    """A manual f/2-16 lens declared for a folder: the neighbour's light still says f/11,
+    on the lens's own full stops; before, a declared lens set the library's evidence aside."""
+    lib = tmp_path / "shoot"
+    copy(lib / "zoom" / "labeled.jpg")  # f/5.6 at 1/8000 s, 10:47:31
+    copy(lib / "helios" / "slower.jpg", manual=True, ExposureTime="1/2000", DateTimeOriginal="2020:12:13 10:48:31")
+    db = tmp_path / "t.db"
+    opts = ("--db", str(db))
+    assert run("lens", "add", "Helios 58", "--focal", "58", "--aperture", "2-16", *opts).exit_code == 0
+    assert run("lens", "assign", "Helios 58", "--folder", str(lib / "helios"), *opts).exit_code == 0
+    scan(lib, db)
+    row = rows(db)["slower.jpg"]
+    assert row["lens_name"] == "Helios 58"
+    assert row["fnumber_source"] == "model + 1 neighbour from 60 s + habits of 1 photo"
+    assert row["fnumber"] == 11.0  # on the lens's scale: 2, 2.8, 4, 5.6, 8, 11, 16
+    assert row["fnumber_confidence"] > 0.6
+    assert row["focal_length"] == 58.0
+    shown = run("show", str(lib / "helios" / "slower.jpg"), *opts).output
+    assert "the model's own, before the lens's stops and the library's evidence" in shown
+
+
 def test_a_labeled_photo_checked_with_scan_all_is_left_out_of_its_own_evidence(tmp_path):
     lib = tmp_path / "shoot"
     copy(lib / "labeled.jpg")
