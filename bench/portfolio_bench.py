@@ -71,6 +71,7 @@ class Truth:
     focal: float | None  # FocalLength as recorded, mm: the value a write would put in the file
     body: str
     taken: datetime | None
+    lens: str | None = None  # LensModel as recorded: the --split lens libraries hold out one lens
 
 
 def phototag(*args: str, home: Path, check: bool = True) -> str:
@@ -91,7 +92,7 @@ def strip(folder: Path) -> None:
 
 def truths(portfolio: Path) -> dict[tuple[str, str], Truth]:
     out = subprocess.run(["exiftool", "-q", "-json", "-r", "-n", "-FNumber", "-FocalLength", "-Make", "-Model",
-                          "-SerialNumber",
+                          "-SerialNumber", "-LensModel",
                           "-DateTimeOriginal", str(portfolio)], capture_output=True, text=True, check=True)
     found = {}
     for row in json.loads(out.stdout):
@@ -107,7 +108,8 @@ def truths(portfolio: Path) -> dict[tuple[str, str], Truth]:
         except ValueError:
             pass
         body = f"{row.get('Make')} {row.get('Model')} {row.get('SerialNumber') or ''}"
-        found[(path.parent.name, path.name)] = Truth(path.parent.name, path.name, fnumber, focal or None, body, taken)
+        lens = str(row.get("LensModel") or "").strip() or None
+        found[(path.parent.name, path.name)] = Truth(path.parent.name, path.name, fnumber, focal or None, body, taken, lens)
     return found
 
 
@@ -232,6 +234,64 @@ def run_library(lib: Path, home: Path, train: bool, model: list[str]) -> dict[tu
     return estimates(db, home)
 
 
+Plan = tuple[str, str, list[Truth], set[str]]  # library name, photographer, its photos, the labeled names
+
+
+def hash_plans(truth: dict[tuple[str, str], Truth]) -> list[Plan]:
+    """Per photographer, the hash-chosen 60% labeled (kept)."""
+    plans = []
+    for who in sorted({t.who for t in truth.values()}):
+        mine = [t for t in truth.values() if t.who == who]
+        labeled = {t.name for t in mine if kept(t.name)}
+        if labeled and len(labeled) < len(mine):
+            plans.append((who, who, mine, labeled))
+    return plans
+
+
+def lens_plans(truth: dict[tuple[str, str], Truth], least: int = 3) -> list[Plan]:
+    """Per photographer and lens with at least `least` photos, beside other lenses with as
+    many: that lens's photos stripped, the other lenses' labeled (photos with no LensModel
+    left out). A manual lens is another lens than the labeled photos': the hash split lets
+    habits learn the held-out photos' own lens."""
+    plans = []
+    for who in sorted({t.who for t in truth.values()}):
+        mine = [t for t in truth.values() if t.who == who and t.lens]
+        for lens in sorted({t.lens for t in mine if t.lens}):
+            held = [t for t in mine if t.lens == lens]
+            if len(held) >= least and len(mine) - len(held) >= least:
+                slug = "".join(c if c.isalnum() else "_" for c in lens)
+                plans.append((f"{who}~{slug}", who, mine, {t.name for t in mine if t.lens != lens}))
+    return plans
+
+
+def run_libraries(plans: list[Plan], portfolio: Path, work: Path, model: list[str],
+                  selfcal: bool) -> tuple[dict, dict, dict]:
+    """Scan each planned library (and train then scan, for libraries of SELFCAL_MIN photos);
+    returns the library, selfcal and neighbour groups of (truth, estimate) per photographer."""
+    groups: dict[str, dict[str, list[tuple[Truth, dict]]]] = {k: defaultdict(list) for k in ("library", "selfcal", "near")}
+    for name, who, mine, labeled in plans:
+        lib = work / "libraries" / name
+        if not lib.exists():
+            lib.mkdir(parents=True)
+            for t in mine:
+                shutil.copy2(portfolio / who / t.name, lib / t.name)
+            held = [lib / t.name for t in mine if t.name not in labeled]
+            subprocess.run(["exiftool", "-q", "-q", "-overwrite_original", *STRIP, *map(str, held)], check=True)
+        runs = [("library", False)] + ([("selfcal", True)] if selfcal and len(mine) >= SELFCAL_MIN else [])
+        with_labels = [t for t in mine if t.name in labeled]
+        for kind, train in runs:
+            home = work / f"home-{kind}-{name}"
+            shutil.rmtree(home, ignore_errors=True)
+            print(f"{kind}: {name} ({len(labeled)} labeled, {len(mine) - len(labeled)} stripped)", flush=True)
+            got = run_library(lib, home, train, model)
+            for t in mine:
+                if t.name not in labeled and (name, t.name) in got:  # estimates() keys by folder
+                    groups[kind][who].append((t, got[(name, t.name)]))
+                    if kind == "library" and has_neighbour(t, with_labels):
+                        groups["near"][who].append((t, got[(name, t.name)]))
+    return groups["library"], groups["selfcal"], groups["near"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", type=Path, nargs="?", default=Path("../shared/data"))
@@ -239,6 +299,9 @@ def main() -> None:
     parser.add_argument("--no-selfcal", action="store_true", help="skip the train-then-scan libraries")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
     parser.add_argument("--threshold", type=float, default=DEFAULT_MIN_CONFIDENCE)
+    parser.add_argument("--split", choices=("hash", "lens"), default="hash",
+                        help="hash: 60%% of each photographer's photos labeled (default); lens: the photos of one "
+                             "lens stripped, of the photographer's other lenses labeled, each lens in turn")
     args = parser.parse_args()
     if shutil.which("exiftool") is None:
         raise SystemExit("exiftool is needed to make manual-lens copies (apt-get install libimage-exiftool-perl)")
@@ -267,35 +330,11 @@ def main() -> None:
     table("starter alone, every photo stripped", groups, const_f, const_l, args.threshold)
     print(ev_line(home / "phototag.db", truth))
 
-    library: dict[str, list[tuple[Truth, dict]]] = defaultdict(list)
-    selfcal: dict[str, list[tuple[Truth, dict]]] = defaultdict(list)
-    near: dict[str, list[tuple[Truth, dict]]] = defaultdict(list)
-    for who in sorted({t.who for t in truth.values()}):
-        mine = [t for t in truth.values() if t.who == who]
-        labeled = [t for t in mine if kept(t.name)]
-        if len(labeled) == len(mine) or not labeled:
-            continue
-        lib = work / "libraries" / who
-        if not lib.exists():
-            lib.mkdir(parents=True)
-            for t in mine:
-                shutil.copy2(portfolio / who / t.name, lib / t.name)
-            held = [lib / t.name for t in mine if not kept(t.name)]
-            subprocess.run(["exiftool", "-q", "-q", "-overwrite_original", *STRIP, *map(str, held)], check=True)
-        runs = [("library", library, False)]
-        if len(mine) >= SELFCAL_MIN and not args.no_selfcal:
-            runs.append(("selfcal", selfcal, True))
-        for name, target, train in runs:
-            home = work / f"home-{name}-{who}"
-            shutil.rmtree(home, ignore_errors=True)
-            print(f"{name}: {who} ({len(labeled)} labeled, {len(mine) - len(labeled)} stripped)", flush=True)
-            got = run_library(lib, home, train, model)
-            for t in mine:
-                if not kept(t.name) and (who, t.name) in got:
-                    target[who].append((t, got[(who, t.name)]))
-                    if name == "library" and has_neighbour(t, labeled):
-                        near[who].append((t, got[(who, t.name)]))
-    table("library: 60% labeled, 40% stripped, scanned together", library, const_f, const_l, args.threshold)
+    plans = lens_plans(truth) if args.split == "lens" else hash_plans(truth)
+    library, selfcal, near = run_libraries(plans, portfolio, work, model, selfcal=not args.no_selfcal)
+    split = ("each photographer's photos of one lens stripped, of their other lenses labeled" if args.split == "lens"
+             else "60% labeled, 40% stripped")
+    table(f"library: {split}, scanned together", library, const_f, const_l, args.threshold)
     table("neighbours: library photos with a labeled photo of the body within 15 minutes", near,
           const_f, const_l, args.threshold)
     if selfcal:

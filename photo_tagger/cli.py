@@ -172,7 +172,7 @@ def _summary_line(s: ScanSummary) -> str:
     line += f" [model {s.model_version} on {s.provider}]"
     if s.library_refined:
         line += (f"\n{s.library_refined} aperture estimates also weigh your labeled photos: the light of those "
-                 "taken close in time by the same body, and your aperture habits on it")
+                 "taken close in time by the same body (and, for a lens that records its name, your habits with it)")
     return line
 
 

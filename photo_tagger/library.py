@@ -9,10 +9,11 @@ the library's photos with the full exposure triangle, whatever lens took them, m
   Their scene EV100 is a measurement of this photo's, whose spread grows with the gap
   (SIGMA_0, SIGMA_PER_DOUBLING; the light of a session drifts, and the photographer walks
   indoors and out, which OUTLIER_SHARE keeps from turning into false certainty);
-- habits: how this photographer sets the aperture on this body, a prior that counts for
-  more the more labeled photos show it (HABIT_PSEUDO_COUNT), and in which the photos of the
-  same outing weigh most (SAME_OUTING_WEIGHT): a lens and a stop chosen for a day's shoot
-  stay on for it, the more so when the ring has to be turned by hand.
+- habits: how this photographer sets this lens on this body, a prior that counts for more
+  the more labeled photos show it (HABIT_PSEUDO_COUNT), and in which the photos of the same
+  outing weigh most (SAME_OUTING_WEIGHT). Only a photo whose lens recorded its name has
+  habits (a labeled photo checked with `scan --all`, a chip's made-up name): a manual lens
+  is none of the labeled photos' lenses, and their apertures do not carry over to it.
 
 The model's own FNumber distribution is the third measurement; `refine` multiplies the
 three on the model's bins. Where the equation does not hold it steps aside: a photo whose
@@ -47,11 +48,11 @@ OUTLIER_SIGMA = 4.0  # EV: as wide as scenes vary
 MANUAL_EXTRA = 0.5  # EV added to the spread in Manual mode, which need not follow the meter
 HABIT_BANDWIDTH = 0.25  # log2 N: half a stop, the scatter of one photographer's "usual" stop
 HABIT_PSEUDO_COUNT = 6.0  # labeled photos a flat prior is worth: few photos, weak habits
-# The flat share the habits keep however many photos show them. They are the habits of the
-# lenses that recorded their apertures; a manual lens new to the library may be set to any
-# stop. Without the floor, 200 labeled photos at f/8 alone put a manual-lens photo at f/8 with
-# confidence 0.96 (written), and outvoted neighbours whose light said f/1.4; with it, habits
-# alone stay below the default --min-confidence (0.79) and the light wins (docs/decisions.md).
+# The flat share the habits keep however many photos show them: a lens can be set to any
+# stop on a new outing, and a chip may record a name the lens on the adapter is not. Without
+# the floor, 200 labeled photos at f/8 alone put a photo at f/8 with confidence 0.96
+# (written), and outvoted neighbours whose light said f/1.4; with it, habits alone stay below
+# the default --min-confidence (0.79) and the light wins (docs/decisions.md).
 HABIT_FLOOR = 0.25
 # A labeled photo taken at the same moment counts this many times more in the habits than one
 # from long ago, the extra fading by e every OUTING_S: the day's shoot, not the year's average.
@@ -75,6 +76,7 @@ class Exposure:
     ev: float
     fnumber: float
     flash: bool
+    lens: str | None = None  # LensModel as recorded: habits are a lens's, not a body's
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,13 @@ class Library:
     def __init__(self, by_body: Mapping[str, list[Exposure]], bins: np.ndarray) -> None:
         self.bodies = {body: _Body.of(found, bins) for body, found in by_body.items() if found}
         self._index = {path: (name, i) for name, b in self.bodies.items() for i, path in enumerate(b.paths)}
+        by_lens: dict[tuple[str, str], list[Exposure]] = defaultdict(list)
+        for body, found in by_body.items():
+            for exposure in found:
+                if exposure.lens:
+                    by_lens[(body, exposure.lens)].append(exposure)
+        self.lenses = {key: _Body.of(found, bins) for key, found in by_lens.items()}
+        self._lens_index = {path: (key, i) for key, b in self.lenses.items() for i, path in enumerate(b.paths)}
 
     @classmethod
     def from_rows(cls, rows: Iterable[Mapping[str, Any]], bins: np.ndarray) -> Library:
@@ -173,11 +182,12 @@ class Library:
             taken = parse_taken(row["taken_at"])
             ev = float(scene_ev(n, t, iso, row["exif_exposure_bias"], row["exif_exposure_program"]))
             by_body[body_name(row["camera_make"], row["camera_model"])].append(
-                Exposure(row["path"], taken if taken is not None else math.nan, ev, n, bool(row["exif_flash_fired"])))
+                Exposure(row["path"], taken if taken is not None else math.nan, ev, n, bool(row["exif_flash_fired"]),
+                         row.get("lens_model") or None))
         return cls(by_body, bins)
 
     def evidence(self, row: Mapping[str, Any]) -> Evidence:
-        """The neighbours' light and the body's habits for one photo's row. A labeled photo
+        """The neighbours' light and the lens's habits for one photo's row. A labeled photo
         estimated to check the model (`scan --all`) is left out of its own evidence."""
         name = body_name(row["camera_make"], row["camera_model"])
         body = self.bodies.get(name)
@@ -186,7 +196,7 @@ class Library:
         where = self._index.get(row["path"])  # a labeled photo checked with scan --all
         own = where[1] if where is not None and where[0] == name else None
         taken = parse_taken(row["taken_at"])
-        habits = {"habit_counts": self._habits(body, own, taken), "habit_photos": len(body.paths) - (own is not None)}
+        habits = self._lens_habits(row, name, taken)
         if row["exif_flash_fired"] or taken is None or not (row["exif_exposure_time"] and row["exif_iso"]):
             return Evidence(**habits)  # no light to measure, or none that the equation links to N
         lo, hi = np.searchsorted(body.taken, [taken - MAX_GAP_S, taken + MAX_GAP_S], side="right")
@@ -207,6 +217,22 @@ class Library:
         if row.get("exif_exposure_program") == MANUAL_PROGRAM:
             sigma += MANUAL_EXTRA
         return Evidence(mean, sigma, len(gaps), float(gaps[0]), **habits)
+
+    def _lens_habits(self, row: Mapping[str, Any], body: str, taken: float | None) -> dict[str, Any]:
+        """The habits of the photo's own lens on this body: only a photo whose lens recorded
+        its name has them. A manual-lens photo's lens is not among the labeled photos' lenses,
+        and other lenses' apertures mislead: with each portfolio lens held out in turn and the
+        photographer's other lenses labeled, the body's habits took FNumber within one stop
+        from 37% (light alone) to 22% at confidence 0.52 (docs/decisions.md)."""
+        lens = row.get("lens_model")
+        group = self.lenses.get((body, lens)) if lens else None
+        if group is None:
+            return {}
+        where = self._lens_index.get(row["path"])
+        own = where[1] if where is not None and where[0] == (body, lens) else None
+        if own is not None and len(group.paths) == 1:
+            return {}
+        return {"habit_counts": self._habits(group, own, taken), "habit_photos": len(group.paths) - (own is not None)}
 
     @staticmethod
     def _habits(body: _Body, own: int | None, taken: float | None) -> np.ndarray:

@@ -153,8 +153,8 @@ class Store(WriteLog):
         """The photos whose own EXIF holds the exposure triangle: what the library teaches (an
         image that is no camera photo teaches nothing, even one estimated on request)."""
         yield from self.db.query(
-            "SELECT path, camera_make, camera_model, taken_at, exif_fnumber, exif_exposure_time, exif_iso, "
-            "exif_exposure_bias, exif_flash_fired, exif_exposure_program FROM photos WHERE status = 'has_exif' "
+            "SELECT path, camera_make, camera_model, lens_model, taken_at, exif_fnumber, exif_exposure_time, "
+            "exif_iso, exif_exposure_bias, exif_flash_fired, exif_exposure_program FROM photos WHERE status = 'has_exif' "
             "AND not_photo IS NULL AND exif_fnumber > 0 AND exif_exposure_time > 0 AND exif_iso > 0")
 
     @guarded
@@ -163,8 +163,8 @@ class Store(WriteLog):
         nothing was written into the file yet; with them the estimates of labeled photos
         checked against their EXIF (`scan --all`). A known lens comes with its row."""
         yield from self.db.query(
-            "SELECT path, camera_make, camera_model, taken_at, exif_exposure_time, exif_iso, exif_exposure_bias, "
-            "exif_flash_fired, exif_exposure_program, model_fnumber_probs, model_fnumber, model_fnumber_confidence, "
+            "SELECT path, camera_make, camera_model, lens_model, taken_at, exif_exposure_time, exif_iso, "
+            "exif_exposure_bias, exif_flash_fired, exif_exposure_program, model_fnumber_probs, model_fnumber, model_fnumber_confidence, "
             "fnumber, fnumber_confidence, fnumber_source, lens_name, lens_confidence FROM photos "
             "WHERE status IN ('predicted', 'has_exif') AND written = 0 AND model_fnumber_probs IS NOT NULL")
 

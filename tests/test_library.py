@@ -73,7 +73,8 @@ def test_a_manual_lens_photo_takes_its_aperture_from_a_neighbour_through_the_exp
         row = got[name]
         assert row["status"] == "predicted"
         assert ONE_STOP.hits(row["fnumber"], truth), (name, row["fnumber"])
-        assert row["fnumber_source"] == "model + 1 neighbour from 60 s + habits of 1 photo"
+        # another lens's apertures are no habit of the manual lens's: the light alone
+        assert row["fnumber_source"] == "model + 1 neighbour from 60 s"
         assert row["model_fnumber"] != row["fnumber"]  # the model alone said something else
         assert row["fnumber_confidence"] > 0.6
     assert got["labeled.jpg"]["taken_at"] == "2020-12-13T10:47:31"
@@ -93,7 +94,7 @@ def test_a_declared_lens_keeps_the_neighbours_light_and_its_own_stops(tmp_path):
     scan(lib, db)
     row = rows(db)["slower.jpg"]
     assert row["lens_name"] == "Helios 58"
-    assert row["fnumber_source"] == "model + 1 neighbour from 60 s + habits of 1 photo"
+    assert row["fnumber_source"] == "model + 1 neighbour from 60 s"
     assert row["fnumber"] == 11.0  # on the lens's scale: 2, 2.8, 4, 5.6, 8, 11, 16
     assert row["fnumber_confidence"] > 0.6
     assert row["focal_length"] == 58.0
@@ -140,11 +141,11 @@ def test_a_flash_photo_takes_no_neighbour_light_and_flash_lit_neighbours_teach_n
     db = tmp_path / "t.db"
     scan(lib, db)
     got = rows(db)
-    assert got["flash.jpg"]["fnumber_source"] == "model + habits of 2 photos"
-    # no exposure time: nothing links the light to its aperture, but the habits still count
-    assert got["no-time.jpg"]["fnumber_source"] == "model + habits of 2 photos"
+    assert got["flash.jpg"]["fnumber_source"] == "model"
+    # no exposure time: nothing links the light to its aperture
+    assert got["no-time.jpg"]["fnumber_source"] == "model"
     # the nearest labeled photo (1 s) was flash-lit: the neighbour is the one 90 s before
-    assert got["after.jpg"]["fnumber_source"] == "model + 1 neighbour from 90 s + habits of 2 photos"
+    assert got["after.jpg"]["fnumber_source"] == "model + 1 neighbour from 90 s"
 
 
 def test_an_estimate_already_written_into_its_file_is_not_changed_by_later_evidence(tmp_path):
@@ -166,7 +167,8 @@ def test_an_estimate_already_written_into_its_file_is_not_changed_by_later_evide
 
 
 def _row(**values: object) -> dict[str, object]:
-    base = {"path": "query.jpg", "camera_make": "Canon", "camera_model": "Canon EOS 5D Mark III", "taken_at": "2020-12-13T10:47:31",
+    base = {"path": "query.jpg", "camera_make": "Canon", "camera_model": "Canon EOS 5D Mark III",
+            "lens_model": "EF100-400mm f/4.5-5.6L IS II USM", "taken_at": "2020-12-13T10:47:31",
             "exif_fnumber": 5.6, "exif_exposure_time": 1 / 8000, "exif_iso": 1600.0, "exif_exposure_bias": 0.0,
             "exif_flash_fired": 0, "exif_exposure_program": 3}
     return {**base, **values}
@@ -202,22 +204,37 @@ def test_habits_count_for_more_the_more_photos_show_them():
 
 
 def test_the_habits_of_the_same_outing_weigh_most(tmp_path):
-    """Six photos at f/11 over the autumn, three at f/1.4 on the morning of the shoot: a
-    manual-lens photo that afternoon (too late for their light) takes the morning's stop."""
+    """Six photos at f/11 over the autumn, three at f/1.4 on the morning of the shoot, all
+    with one lens. Checked with `scan --all`, the afternoon's photo (too late for the
+    morning's light) takes the morning's stop from the lens's habits."""
     lib = tmp_path / "library"
     for month in range(6, 12):
         copy(lib / f"autumn-{month}.jpg", FNumber="11/1", DateTimeOriginal=f"2020:{month:02d}:02 10:00:00")
     for minute in range(3):
         copy(lib / f"morning-{minute}.jpg", FNumber="14/10", DateTimeOriginal=f"2020:12:13 08:0{minute}:00")
-    copy(lib / "afternoon.jpg", manual=True, DateTimeOriginal="2020:12:13 13:00:00")
-    copy(lib / "next-spring.jpg", manual=True, DateTimeOriginal="2021:04:02 13:00:00")
+    copy(lib / "afternoon.jpg", FNumber="14/10", DateTimeOriginal="2020:12:13 13:00:00")
+    copy(lib / "next-spring.jpg", FNumber="11/1", DateTimeOriginal="2021:04:02 13:00:00")
+    db = tmp_path / "t.db"
+    scan(lib, db, "--all")
+    got = rows(db)
+    assert got["afternoon.jpg"]["fnumber_source"] == "model + habits of 10 photos"
+    assert ONE_STOP.hits(got["afternoon.jpg"]["fnumber"], 1.4)
+    # months from either, the usual stop counts by how often it was used
+    assert got["next-spring.jpg"]["fnumber"] > 2 * got["afternoon.jpg"]["fnumber"]
+
+
+def test_a_manual_lens_photo_takes_no_habits_from_the_other_lenses(tmp_path):
+    """A year of a zoom at f/11 says how the zoom was set, not the manual lens: with no
+    neighbour's light, the manual-lens photo keeps the model's own estimate."""
+    lib = tmp_path / "library"
+    for month in range(1, 12):
+        copy(lib / f"zoom-{month}.jpg", FNumber="11/1", DateTimeOriginal=f"2020:{month:02d}:02 10:00:00")
+    copy(lib / "manual.jpg", manual=True, DateTimeOriginal="2020:12:13 13:00:00")
     db = tmp_path / "t.db"
     scan(lib, db)
-    got = rows(db)
-    assert got["afternoon.jpg"]["fnumber_source"] == "model + habits of 9 photos"
-    assert ONE_STOP.hits(got["afternoon.jpg"]["fnumber"], 1.4)
-    # months from either, the photographer's usual stop counts by how often it was used
-    assert got["next-spring.jpg"]["fnumber"] > 2 * got["afternoon.jpg"]["fnumber"]
+    row = rows(db)["manual.jpg"]
+    assert row["fnumber_source"] == "model"
+    assert (row["fnumber"], row["fnumber_confidence"]) == (row["model_fnumber"], row["model_fnumber_confidence"])
 
 
 def test_an_outing_moves_the_habits_but_does_not_make_them_surer():
@@ -242,9 +259,17 @@ def test_a_lens_changed_during_the_outing_follows_the_light_not_the_habit():
     morning = [_row(path=f"zoom-{i}.jpg", exif_fnumber=8.0, exif_exposure_time=1 / 250,
                     taken_at=f"2020-12-13T10:{40 + i}:00") for i in range(6)]
     library = Library.from_rows(year + morning, BINS)
-    row = _row(taken_at="2020-12-13T10:46:30", exif_exposure_time=1 / 8000, exif_fnumber=None)
+    # a chipped adapter recording the zoom's name would bring the zoom's habits: the light still wins
+    chipped = _row(taken_at="2020-12-13T10:46:30", exif_exposure_time=1 / 8000, exif_fnumber=None)
     flat = np.full(len(BINS), 1.0 / len(BINS))
-    value, _ = refine(BINS, flat, row, library.evidence(row))
+    evidence = library.evidence(chipped)
+    assert evidence.habit_photos == 206
+    value, _ = refine(BINS, flat, chipped, evidence)
+    assert ONE_STOP.hits(value, 1.4)
+    # a manual lens records no name: the zoom's habits are not its own
+    manual = {**chipped, "lens_model": None}
+    assert library.evidence(manual).habit_photos == 0
+    value, _ = refine(BINS, flat, manual, library.evidence(manual))
     assert ONE_STOP.hits(value, 1.4)
 
 
