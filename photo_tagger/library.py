@@ -318,11 +318,13 @@ def refine_on_lens(bins: np.ndarray, model: np.ndarray, row: Mapping[str, Any], 
     """refine() for a photo whose lens is known: the posterior moved onto the lens's own
     stops as the model's estimate was (estimate.constrain_fnumber: mass beyond its range to
     its nearest end), the stop whose one-stop window holds the most, and that mass. On a
-    full-stop scale f/8's window and f/11's hold the same two stops: the likelier stop wins."""
+    full-stop scale f/8's window and f/11's hold the same two stops: the likelier stop wins.
+    A lens picked among candidates (row's lens_confidence) is right only if the lens is."""
     scale, probs = constrain_fnumber(posterior(bins, model, row, evidence), bins, lens)
     mass = np.asarray([probs[ONE_STOP.hits(value, scale)].sum() for value in scale])
     best = max(range(len(scale)), key=lambda i: (round(float(mass[i]), 9), probs[i]))
-    return float(scale[best]), float(mass[best])
+    picked = row.get("lens_confidence")
+    return float(scale[best]), float(mass[best]) * (picked if picked is not None else 1.0)
 
 
 def encode_probs(probs: np.ndarray) -> bytes:
@@ -347,13 +349,9 @@ def refine_library(store: Store, bins: np.ndarray) -> int:
         evidence = library.evidence(row)
         if evidence.empty:
             value, confidence, source = row["model_fnumber"], row["model_fnumber_confidence"], "model"
-        elif lens is not None:
-            value, confidence = refine_on_lens(bins, model, row, evidence, lens.constraint(None))
-            # one of several candidate lenses: right only if the lens is, as far as we know
-            confidence *= row["lens_confidence"] if row["lens_confidence"] is not None else 1.0
-            value, confidence, source = round(value, 2), round(confidence, 4), evidence.describe()
         else:
-            value, confidence = refine(bins, model, row, evidence)
+            value, confidence = (refine(bins, model, row, evidence) if lens is None
+                                 else refine_on_lens(bins, model, row, evidence, lens.constraint(None)))
             value, confidence, source = round(value, 2), round(confidence, 4), evidence.describe()
         if (value, confidence, source) != (row["fnumber"], row["fnumber_confidence"], row["fnumber_source"]):
             updates.append((value, confidence, source, row["path"]))
