@@ -18,11 +18,13 @@ import numpy as np
 from .analyse import Analysed, Task, analyse, analyse_in_worker, init_worker
 from .preprocess import normalise
 from .discover import FoundFile, discover, display_path
+from .estimate import Estimate
 from .infer import Predictor
 from .journal import settle_pending
 from .lensbook import LensBook
 from .lenses import Lens, LensResolver, Resolution
 from .lensprint import PhotoFacts, legacy_setup, photo_setup, relabel, stored_facts
+from .metadata import PhotoMetadata
 from .library import encode_probs, iso_taken, refine_library
 from .pairs import link_shots
 from .records import PhotoRecord
@@ -107,6 +109,27 @@ def is_unchanged(
     if known.status == "has_exif":
         return known.lens_setup == lens_setup and (not all_photos or known.model_version == model_version)
     return False
+
+
+# A model adapted by `phototag train` learned the apertures and focal lengths of the lenses
+# that record them, and checked its confidences on photos of those lenses only. A photo with
+# no lens recorded was taken with none of them: with each portfolio photographer's lenses held
+# out in turn (bench/portfolio_bench.py --split lens), an adapted model put 59 FNumbers and 37
+# focal lengths past 0.8 on the held-out lens's photos, 24% and 0% of them right. Its own
+# confidence on such a photo is held to at most this (docs/decisions.md).
+UNCHECKED_LENS_CAP = 0.5
+
+
+def unchecked_lens(est: Estimate, adapted: bool, meta: PhotoMetadata | None) -> Estimate:
+    """The estimate with its confidences held to UNCHECKED_LENS_CAP where an adapted model
+    speaks of a photo whose lens it never saw: none recorded, or a declared manual lens (a
+    chip's name included: train learns from no photo a rule places). A declared prime's
+    focal length is the lens's own, set after this (with_lens)."""
+    recorded = meta is not None and bool(meta.lens_model) and est.lens_index is None
+    if not adapted or recorded:
+        return est
+    return replace(est, fnumber_confidence=min(est.fnumber_confidence, UNCHECKED_LENS_CAP),
+                   focal_length_confidence=min(est.focal_length_confidence, UNCHECKED_LENS_CAP))
 
 
 class Scan:
@@ -216,7 +239,9 @@ class Scan:
         resolved = [self.resolver.resolve(item.task.path, item.meta) for item in batch]
         constraints = [r.constraints(crop) for r, crop in zip(resolved, crops)]
         estimates = self.predictor.predict(images, aux, constraints) if any(constraints) else self.predictor.predict(images, aux)
+        adapted = "base_model_version" in self.predictor.spec.info  # made by `phototag train`
         for item, est, crop, lenses in zip(batch, estimates, crops, resolved):
+            est = unchecked_lens(est, adapted, item.meta)
             # lens EXIF that the user's lens facts put on a manual lens (a chip's) is no answer
             labeled = item.meta and item.meta.has_lens_exif and not lenses.lenses
             status = "has_exif" if labeled else "predicted"

@@ -12,8 +12,10 @@ import pyexiv2
 import pytest
 
 from helpers import rows, run
+from photo_tagger.estimate import Estimate
 from photo_tagger.library import Library, gap_sigma, habit_kernel, habit_prior, refine, scene_ev
 from photo_tagger.metadata import read_metadata
+from photo_tagger.pipeline import UNCHECKED_LENS_CAP, unchecked_lens
 from photo_tagger.registry import SHIPPED_MODEL, shipped_models
 from photo_tagger.tolerance import ONE_STOP
 from photo_tagger.writeback import DEFAULT_MIN_CONFIDENCE
@@ -306,3 +308,21 @@ def test_report_shows_how_often_confidences_came_true_on_scan_all_photos(tmp_pat
     assert sum(b["mean_confidence"] * b["photos"] for b in bins) == pytest.approx(
         sum(r["fnumber_confidence"] for r in got), abs=1e-3)
     assert "How often FNumber confidences came true" in run("report", "--db", str(db)).output
+
+
+def test_an_adapted_model_is_not_trusted_on_a_lens_it_never_saw(tmp_path):
+    """`train` checked the adapted model on photos of the lenses that record their names; a
+    photo with none recorded or declared keeps at most UNCHECKED_LENS_CAP from it alone."""
+    manual = read_metadata(copy(tmp_path / "manual.jpg", manual=True).read_bytes())
+    named = read_metadata(copy(tmp_path / "named.jpg", FNumber=None, FocalLength=None).read_bytes())
+    assert manual.lens_model is None and named.lens_model == "EF100-400mm f/4.5-5.6L IS II USM"
+    sure = Estimate(fnumber=5.6, fnumber_confidence=0.93, focal_length_35mm=400.0, focal_length_confidence=0.9,
+                    ev100=12.0)
+    held = unchecked_lens(sure, True, manual)
+    assert (held.fnumber, held.focal_length_35mm) == (5.6, 400.0)
+    assert held.fnumber_confidence == held.focal_length_confidence == UNCHECKED_LENS_CAP < DEFAULT_MIN_CONFIDENCE
+    assert unchecked_lens(sure, True, named) == sure  # a lens it may have learned
+    assert unchecked_lens(sure, False, manual) == sure  # the shipped model's own calibration stands
+    # a declared manual lens (or a chip's name a rule places) is no lens train learned from
+    declared = Estimate(5.6, 0.93, 400.0, 0.9, 12.0, lens_index=0, lens_confidence=1.0)
+    assert unchecked_lens(declared, True, named).fnumber_confidence == UNCHECKED_LENS_CAP
